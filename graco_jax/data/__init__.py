@@ -1,0 +1,1 @@
+"""Datasets (grain sources), image I/O, transforms and sampling."""

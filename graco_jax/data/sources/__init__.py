@@ -1,0 +1,1 @@
+"""One module per dataset; every source is a grain `RandomAccessDataSource`."""

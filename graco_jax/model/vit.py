@@ -1,0 +1,168 @@
+"""Plain ViT backbone of SimpleClick, with click embedding, granularity embedding and LoRA.
+
+Every size (tiny, base, large, huge) is the same code with other config fields. Blocks attend
+inside 224x224-pixel windows except every `global_every`-th block, which attends over the
+whole token grid (official `VisionTransformer.forward_backbone`).
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from graco_jax.model.lora import QKVLoRA
+from graco_jax.model.resize import resize_bicubic
+
+NUM_GRANULARITY_BINS = 10
+
+
+def granularity_index(granularity: jax.Array) -> jax.Array:
+  """Official bin: clamp(g * 10 - 1, 0, 9) truncated, computed in float32 as torch does."""
+  g = jnp.asarray(granularity, jnp.float32)
+  return jnp.clip(g * NUM_GRANULARITY_BINS - 1, 0, NUM_GRANULARITY_BINS - 1).astype(jnp.int32)
+
+
+def global_block_period(depth: int) -> int:
+  """Official window schedule: every 6th block global for depth 12, else every depth//4-th.
+
+  The official code asserts depth % 4 == 0 and breaks for depth 4 (a period of 1 tries to undo
+  a window split that never happened); here a period of 1 just means every block is global.
+  """
+  return 6 if depth == 12 else max(depth // 4, 1)
+
+
+def window_partition(x, window: int):
+  """[B, H, W, D] -> [B * (H//window) * (W//window), window * window, D], windows row-major."""
+  b, h, w, d = x.shape
+  x = x.reshape(b, h // window, window, w // window, window, d)
+  return x.transpose(0, 1, 3, 2, 4, 5).reshape(-1, window * window, d)
+
+
+def window_merge(x, batch: int, h: int, w: int, window: int):
+  """Inverse of `window_partition`."""
+  d = x.shape[-1]
+  x = x.reshape(batch, h // window, w // window, window, window, d)
+  return x.transpose(0, 1, 3, 2, 4, 5).reshape(batch, h, w, d)
+
+
+class Attention(nn.Module):
+  dim: int
+  num_heads: int
+  lora_rank: int = 0
+  lora_alpha: float = 1.0
+  lora_targets: Sequence[str] = ("q", "v")
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None
+
+  @nn.compact
+  def __call__(self, x):  # [B, N, D]
+    qkv = nn.Dense(3 * self.dim, dtype=self.dtype, name="qkv")(x)
+    if self.lora_rank > 0:
+      qkv = qkv + QKVLoRA(self.dim, self.lora_rank, self.lora_alpha, tuple(self.lora_targets),
+                          dtype=self.dtype, name="lora")(x)
+    b, n, _ = x.shape
+    head_dim = self.dim // self.num_heads
+    q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, head_dim), 3, axis=2)
+    out = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0],
+                                       implementation=self.attention_impl)
+    return nn.Dense(self.dim, dtype=self.dtype, name="proj")(out.reshape(b, n, self.dim))
+
+
+class Mlp(nn.Module):
+  hidden_dim: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    d = x.shape[-1]
+    x = nn.Dense(self.hidden_dim, dtype=self.dtype, name="fc1")(x)
+    x = nn.gelu(x, approximate=False)
+    return nn.Dense(d, dtype=self.dtype, name="fc2")(x)
+
+
+class Block(nn.Module):
+  dim: int
+  num_heads: int
+  mlp_ratio: float = 4.0
+  lora_rank: int = 0
+  lora_alpha: float = 1.0
+  lora_targets: Sequence[str] = ("q", "v")
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None
+
+  @nn.compact
+  def __call__(self, x):
+    y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm1")(x)
+    x = x + Attention(self.dim, self.num_heads, self.lora_rank, self.lora_alpha,
+                      self.lora_targets, self.dtype, self.attention_impl, name="attn")(y)
+    y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm2")(x)
+    return x + Mlp(int(self.dim * self.mlp_ratio), self.dtype, name="mlp")(y)
+
+
+class PatchEmbed(nn.Module):
+  """Non-overlapping patch projection, [B, H, W, C] -> [B, H/p, W/p, D]."""
+  dim: int
+  patch_size: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    p = self.patch_size
+    return nn.Conv(self.dim, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
+                   name="proj")(x)
+
+
+class VisionTransformer(nn.Module):
+  """Returns the token grid [B, H/p, W/p, D] after all blocks."""
+  dim: int
+  depth: int
+  num_heads: int
+  patch_size: int
+  crop_size: Sequence[int]
+  window_size: int = 224
+  mlp_ratio: float = 4.0
+  use_granularity: bool = False
+  lora_rank: int = 0
+  lora_alpha: float = 1.0
+  lora_targets: Sequence[str] = ("q", "v")
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None
+  remat: bool = False
+
+  @nn.compact
+  def __call__(self, image, click_features, granularity=None):
+    x = PatchEmbed(self.dim, self.patch_size, self.dtype, name="patch_embed")(image)
+    x = x + PatchEmbed(self.dim, self.patch_size, self.dtype, name="click_embed")(click_features)
+    if self.use_granularity:
+      table = nn.Embed(NUM_GRANULARITY_BINS, self.dim, name="gra_embed",
+                       embedding_init=nn.initializers.normal(1.0))
+      if granularity is not None:
+        x = x + table(granularity_index(granularity))[:, None, None, :].astype(x.dtype)
+    x = x + self._position_embedding(x.shape[1], x.shape[2]).astype(x.dtype)
+
+    batch, grid_h, grid_w, _ = x.shape
+    window = self.window_size // self.patch_size
+    if grid_h % window or grid_w % window:
+      raise ValueError(
+          f"token grid {grid_h}x{grid_w} does not split into {window}x{window}-token windows "
+          f"({self.window_size}-pixel windows at patch {self.patch_size}); use an input size "
+          f"that is a multiple of {self.window_size}")
+    period = global_block_period(self.depth)
+    block_cls = nn.remat(Block) if self.remat else Block
+    for i in range(self.depth):
+      block = block_cls(self.dim, self.num_heads, self.mlp_ratio, self.lora_rank, self.lora_alpha,
+                        tuple(self.lora_targets), self.dtype, self.attention_impl,
+                        name=f"blocks_{i}")
+      if (i + 1) % period == 0:
+        x = block(x.reshape(batch, grid_h * grid_w, -1)).reshape(batch, grid_h, grid_w, -1)
+      else:
+        x = window_merge(block(window_partition(x, window)), batch, grid_h, grid_w, window)
+    return x
+
+  def _position_embedding(self, grid_h: int, grid_w: int):
+    """Learned embedding on the crop's grid, bicubically resized for other input sizes."""
+    crop_h, crop_w = (s // self.patch_size for s in self.crop_size)
+    pos = self.param("pos_embed", nn.initializers.normal(0.02), (1, crop_h * crop_w, self.dim))
+    pos = pos.reshape(crop_h, crop_w, self.dim)
+    return resize_bicubic(pos, (grid_h, grid_w), align_corners=False)[None]
