@@ -1,0 +1,40 @@
+"""Resizes with torch semantics: hand-computed cases and an independent scipy computation."""
+
+import jax.numpy as jnp
+import numpy as np
+import scipy.ndimage
+
+from graco_jax.model.resize import (bicubic_matrix, bilinear_matrix, resize_bicubic,
+                                    resize_bilinear)
+
+
+def test_bilinear_half_pixel_upsampling_by_hand():
+  # torch: src = (dst + 0.5) / 2 - 0.5 -> -0.25 (clamped to 0), 0.25, 0.75, 1.25 (edge).
+  out = bilinear_matrix(4, 2, align_corners=False) @ np.array([0.0, 1.0])
+  np.testing.assert_allclose(out, [0.0, 0.25, 0.75, 1.0], atol=1e-7)
+
+
+def test_bilinear_align_corners_equals_scipy_zoom():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(1, 7, 9, 2)).astype(np.float32)
+  ours = np.asarray(resize_bilinear(jnp.asarray(x), (20, 13), align_corners=True))
+  ref = scipy.ndimage.zoom(x[0], (20 / 7, 13 / 9, 1), order=1, grid_mode=False, mode="nearest")
+  np.testing.assert_allclose(ours[0], ref, atol=1e-5)
+
+
+def test_bicubic_by_hand():
+  # 2 -> 4 samples, align_corners=False: t = 0.75 at the first output (src = -0.25, base -1).
+  a = -0.75
+  def near(x): return ((a + 2) * x - (a + 3)) * x * x + 1
+  def far(x): return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+  t = 0.75
+  w = [far(t + 1), near(t), near(1 - t), far(2 - t)]  # taps at -2, -1, 0, 1 -> clamped 0, 0, 0, 1
+  expected_row0 = [w[0] + w[1] + w[2], w[3]]
+  np.testing.assert_allclose(bicubic_matrix(4, 2)[0], expected_row0, atol=1e-6)
+  np.testing.assert_allclose(bicubic_matrix(4, 2).sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_same_size_is_identity():
+  x = jnp.arange(2 * 3 * 4 * 1, dtype=jnp.float32).reshape(2, 3, 4, 1)
+  np.testing.assert_array_equal(np.asarray(resize_bilinear(x, (3, 4), True)), np.asarray(x))
+  np.testing.assert_array_equal(np.asarray(resize_bicubic(x[0], (3, 4))), np.asarray(x[0]))
