@@ -38,3 +38,14 @@ def test_same_size_is_identity():
   x = jnp.arange(2 * 3 * 4 * 1, dtype=jnp.float32).reshape(2, 3, 4, 1)
   np.testing.assert_array_equal(np.asarray(resize_bilinear(x, (3, 4), True)), np.asarray(x))
   np.testing.assert_array_equal(np.asarray(resize_bicubic(x[0], (3, 4))), np.asarray(x[0]))
+
+
+def test_bicubic_matches_values_computed_by_torch():
+  # torch.nn.functional.interpolate(x, size=(5, 3), mode='bicubic', align_corners=False) on
+  # x = arange(12).reshape(3, 4) ** 1.5, computed once with torch 2.13 (CPU).
+  x = (np.arange(12, dtype=np.float32).reshape(3, 4) ** 1.5)[..., None]
+  expected = [[-0.68345153, 0.72112256, 3.6262116], [2.2617104, 4.9099474, 8.704185],
+              [8.395388, 12.878359, 18.032598], [18.036755, 23.706053, 29.892818],
+              [24.59353, 30.838871, 37.577606]]
+  np.testing.assert_allclose(np.asarray(resize_bicubic(jnp.asarray(x), (5, 3)))[..., 0],
+                             expected, rtol=1e-5, atol=1e-5)
