@@ -1,0 +1,74 @@
+"""GrabCut (50 images, one object each) and the shared image-folder / mask-folder reader.
+
+Layout (official `GrabCutDataset`): DIR/data_GT/<name>.jpg|png|bmp and DIR/boundary_GT/<name>.bmp
+with 0 background, 128 an ignored boundary band, 255 the object (official: 128 -> -1, > 128 -> 1).
+"""
+
+import os
+
+import numpy as np
+
+from graco_jax.data.image_io import read_image, read_mask
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def read_image_uint8(path: str) -> np.ndarray:
+  """RGB uint8 [H, W, 3] (errors name the file)."""
+  return np.rint(read_image(path) * 255.0).astype(np.uint8)
+
+
+def grabcut_mask(raw: np.ndarray) -> np.ndarray:
+  """Official GrabCut/Berkeley decoding of a uint8 mask: 128 ignored, > 128 object."""
+  return np.where(raw == 128, -1, raw > 128).astype(np.int8)
+
+
+def _stems(folder: str, extensions) -> dict:
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(f"{folder}: folder not found")
+  files = {}
+  for name in sorted(os.listdir(folder)):
+    stem, ext = os.path.splitext(name)
+    if ext.lower() in extensions:
+      files.setdefault(stem, os.path.join(folder, name))
+  return files
+
+
+class PairedFolderSource:
+  """One record per image of DIR/<images_dir> with the same-stem mask in DIR/<masks_dir>, one
+  object per image; `decode(path) -> int8 [H, W]` turns the mask file into 1 / 0 / -1."""
+
+  def __init__(self, root: str, images_dir: str, masks_dir: str, decode, name: str):
+    self.root, self.name, self.decode = root, name, decode
+    images = _stems(os.path.join(root, images_dir), IMAGE_EXTENSIONS)
+    masks = _stems(os.path.join(root, masks_dir), IMAGE_EXTENSIONS)
+    missing = sorted(set(images) - set(masks))
+    if missing:
+      raise FileNotFoundError(f"{os.path.join(root, masks_dir)}: no mask for images {missing[:5]}")
+    if not images:
+      raise ValueError(f"{os.path.join(root, images_dir)}: no images")
+    self.items = [(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+  def __len__(self) -> int:
+    return len(self.items)
+
+  def __repr__(self) -> str:
+    return f"{type(self).__name__}({self.root!r}, {len(self)} instances)"
+
+  def __getitem__(self, index) -> dict:
+    stem, image_path, mask_path = self.items[int(index)]
+    image = read_image_uint8(image_path)
+    mask = self.decode(mask_path)
+    if mask.shape != image.shape[:2]:
+      raise ValueError(f"{mask_path}: mask {mask.shape} does not match image {image.shape[:2]}")
+    if not np.any(mask == 1):
+      raise ValueError(f"{mask_path}: empty object mask")
+    return {"image": image, "mask": mask, "image_id": stem, "object_id": 1,
+            "granularity": np.float32(1.0)}
+
+
+class GrabCutSource(PairedFolderSource):
+  """`GrabCutSource(root)`; a grain `RandomAccessDataSource` of evaluation records."""
+
+  def __init__(self, root: str, images_dir: str = "data_GT", masks_dir: str = "boundary_GT"):
+    super().__init__(root, images_dir, masks_dir, lambda p: grabcut_mask(read_mask(p)), "GrabCut")

@@ -1,0 +1,1 @@
+"""NoC evaluation: the click protocol on device, metrics, zoom-in inference, reports."""

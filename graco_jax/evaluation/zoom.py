@@ -1,0 +1,231 @@
+"""The official inference transforms, inside the jitted click loop: zoom-in and flip averaging.
+
+Official `ZoomIn(skip_clicks=-1, target_size=(448, 448) or (672, 672) on DAVIS, expansion_ratio=1.4,
+min_crop_size=200, recompute_thresh_iou=0.5, prob_thresh=0.5)` + `AddHorizontalFlip`:
+- the box is the bounding box of (previous probabilities > 0.5) plus the positive clicks, expanded
+  x1.4 around its centre with at least 200 px per side, rounded half-to-even (Python `round`),
+  clamped to the image; with an empty previous mask the box is the whole image;
+- the box in use is replaced when there is none yet, when a positive click falls outside it
+  (y < rmin or y >= rmax: the official half-open test), or when the new box's IoU with it is
+  below 0.5;
+- the box of image + previous probabilities is resized to the target size (bilinear,
+  align_corners=True); clicks map as y' = th * (y - rmin) / (rmax - rmin + 1);
+- the logits of the image and of its horizontal flip (x' = tw - x - 1) are averaged, passed
+  through a sigmoid, resized back to the box (bilinear, align_corners=True) and pasted into zeros.
+The box is dynamic, so crops are gathers with per-instance coordinates, not slices.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from graco_jax.evaluation.noc import Predictor
+from graco_jax.interaction.clicks import ClickSet
+
+
+def _half_extent_table(length, expansion_ratio, min_crop_size):
+  """Half the expanded box side for each box side n in [0, length], with the float64 value of the
+  official code: (float32 value, 2 * value as int32 when it is an exact half-integer else -1)."""
+  n = np.arange(length + 1, dtype=np.float64)
+  half = 0.5 * np.maximum(expansion_ratio * n, min_crop_size)
+  twice = 2.0 * half
+  exact = np.where(twice == np.round(twice), np.round(twice), -1).astype(np.int32)
+  return jnp.asarray(half, jnp.float32), jnp.asarray(exact)
+
+
+def _round_half_even_of_halves(twice):
+  """round(twice / 2) with ties to even, for int32 `twice`."""
+  floor = jnp.floor_divide(twice, 2)
+  tie = (twice % 2) == 1
+  return jnp.where(tie & (floor % 2 == 1), floor + 1, floor)
+
+
+def _expand(lo, hi, table):
+  """Official expand_bbox on one axis: lo, hi [B] int32 -> expanded (lo, hi) [B] int32."""
+  half_f32, half_twice = table
+  n = hi - lo + 1
+  twice_center = lo + hi
+  exact = half_twice[n] >= 0
+  lo_exact = _round_half_even_of_halves(twice_center - half_twice[n])
+  hi_exact = _round_half_even_of_halves(twice_center + half_twice[n])
+  center = 0.5 * twice_center.astype(jnp.float32)
+  lo_float = jnp.round(center - half_f32[n]).astype(jnp.int32)
+  hi_float = jnp.round(center + half_f32[n]).astype(jnp.int32)
+  return jnp.where(exact, lo_exact, lo_float), jnp.where(exact, hi_exact, hi_float)
+
+
+def _first_last(any_along):
+  """[B, L] bool -> (first True index, last True index) [B]."""
+  length = any_along.shape[1]
+  index = jnp.arange(length)
+  first = jnp.min(jnp.where(any_along, index, length), axis=1)
+  last = jnp.max(jnp.where(any_along, index, -1), axis=1)
+  return first.astype(jnp.int32), last.astype(jnp.int32)
+
+
+def object_roi(mask, clicks: ClickSet, sizes, tables):
+  """Official get_object_roi: mask [B, H, W] bool, sizes [B, 2] -> box [B, 4] (rmin, rmax, cmin, cmax)."""
+  batch, height, width = mask.shape
+  coords = clicks.coords.astype(jnp.int32)  # official int(click.coords)
+  rows = jnp.where(clicks.valid & clicks.is_positive, coords[..., 0], height)
+  mask = jnp.asarray(mask).at[jnp.arange(batch)[:, None], rows, coords[..., 1]].set(True, mode="drop")
+  rmin, rmax = _first_last(jnp.any(mask, axis=2))
+  cmin, cmax = _first_last(jnp.any(mask, axis=1))
+  rmin, rmax = _expand(rmin, rmax, tables[0])
+  cmin, cmax = _expand(cmin, cmax, tables[1])
+  return jnp.stack([jnp.maximum(rmin, 0), jnp.minimum(rmax, sizes[:, 0] - 1),
+                    jnp.maximum(cmin, 0), jnp.minimum(cmax, sizes[:, 1] - 1)], axis=1)
+
+
+def _box_iou_below(b1, b2, threshold):
+  """Official get_bbox_iou(b1, b2) < threshold, in exact integer arithmetic. [B, 4] -> [B]."""
+  def segment(a, b, c, d):
+    inter = jnp.maximum(0, jnp.minimum(b, d) - jnp.maximum(a, c) + 1)
+    union = jnp.maximum(1, jnp.maximum(b, d) - jnp.minimum(a, c) + 1)
+    return inter, union
+  ih, uh = segment(b1[:, 0], b1[:, 1], b2[:, 0], b2[:, 1])
+  iw, uw = segment(b1[:, 2], b1[:, 3], b2[:, 2], b2[:, 3])
+  return (ih * iw).astype(jnp.float32) < threshold * (uh * uw).astype(jnp.float32)
+
+
+def _clicks_outside(roi, clicks: ClickSet):
+  """Official check_object_roi fails: a positive click with y < rmin or y >= rmax (same for x)."""
+  y, x = clicks.coords[..., 0], clicks.coords[..., 1]
+  rmin, rmax, cmin, cmax = (roi[:, i:i + 1] for i in range(4))
+  outside = (y < rmin) | (y >= rmax) | (x < cmin) | (x >= cmax)
+  return jnp.any(outside & clicks.valid & clicks.is_positive, axis=1)
+
+
+def _align_corners_scale(src_len, dst_len):
+  """torch's align_corners source step (in - 1) / (out - 1), 0 when out == 1; float32 [B]."""
+  src_len = jnp.asarray(src_len, jnp.float32)
+  dst_len = jnp.asarray(dst_len, jnp.float32)
+  return jnp.where(dst_len > 1, (src_len - 1) / jnp.maximum(dst_len - 1, 1), 0.0)
+
+
+def _sample_bilinear(x, src_y, src_x, limit_y, limit_x):
+  """Separable bilinear sampling with per-instance coordinates (torch's rule: the upper
+  neighbour is clamped to the last source pixel of the region).
+
+  x [B, H, W, C]; src_y [B, Ho], src_x [B, Wo] float32 absolute source coordinates;
+  limit_y, limit_x [B] int32: last valid source row / column. Returns [B, Ho, Wo, C].
+  """
+  y0 = jnp.floor(src_y).astype(jnp.int32)
+  x0 = jnp.floor(src_x).astype(jnp.int32)
+  wy = (src_y - y0)[:, :, None, None]
+  wx = (src_x - x0)[:, None, :, None]
+  y1 = jnp.minimum(y0 + 1, limit_y[:, None])
+  x1 = jnp.minimum(x0 + 1, limit_x[:, None])
+  height, width = x.shape[1:3]
+  y0, y1 = jnp.clip(y0, 0, height - 1), jnp.clip(y1, 0, height - 1)
+  x0, x1 = jnp.clip(x0, 0, width - 1), jnp.clip(x1, 0, width - 1)
+  take_rows = jax.vmap(lambda img, r: img[r])
+  take_cols = jax.vmap(lambda img, c: img[:, c])
+  top, bottom = take_rows(x, y0), take_rows(x, y1)  # [B, Ho, W, C]
+  rows = (1 - wy) * top + wy * bottom
+  left, right = take_cols(rows, x0), take_cols(rows, x1)  # [B, Ho, Wo, C]
+  return (1 - wx) * left + wx * right
+
+
+def crop_and_resize(x, roi, target_size):
+  """The box roi [B, 4] of x [B, H, W, C] resized to target_size (bilinear, align_corners)."""
+  th, tw = target_size
+  rh, rw = roi[:, 1] - roi[:, 0] + 1, roi[:, 3] - roi[:, 2] + 1
+  src_y = roi[:, 0:1] + jnp.arange(th, dtype=jnp.float32) * _align_corners_scale(rh, th)[:, None]
+  src_x = roi[:, 2:3] + jnp.arange(tw, dtype=jnp.float32) * _align_corners_scale(rw, tw)[:, None]
+  return _sample_bilinear(x, src_y, src_x, roi[:, 1], roi[:, 3])
+
+
+def paste_back(crop, roi, height, width):
+  """Inverse of crop_and_resize: crop [B, th, tw, C] resized to the box and pasted into zeros
+  [B, height, width, C]."""
+  th, tw = crop.shape[1:3]
+  rh, rw = roi[:, 1] - roi[:, 0] + 1, roi[:, 3] - roi[:, 2] + 1
+  rows = jnp.arange(height)[None, :] - roi[:, 0:1]  # [B, H] offset inside the box
+  cols = jnp.arange(width)[None, :] - roi[:, 2:3]
+  src_y = rows.astype(jnp.float32) * _align_corners_scale(th, rh)[:, None]
+  src_x = cols.astype(jnp.float32) * _align_corners_scale(tw, rw)[:, None]
+  last = jnp.full(roi.shape[:1], th - 1), jnp.full(roi.shape[:1], tw - 1)
+  out = _sample_bilinear(crop, jnp.clip(src_y, 0, th - 1), jnp.clip(src_x, 0, tw - 1), *last)
+  inside = ((rows >= 0) & (rows < rh[:, None]))[:, :, None] & ((cols >= 0) & (cols < rw[:, None]))[:, None, :]
+  return jnp.where(inside[..., None], out, 0.0)
+
+
+def transform_clicks(clicks: ClickSet, roi, target_size):
+  """Official ZoomIn._transform_clicks: image clicks -> float clicks in the resized box."""
+  th, tw = target_size
+  coords = clicks.coords.astype(jnp.float32)
+  rh = (roi[:, 1] - roi[:, 0] + 1).astype(jnp.float32)[:, None]
+  rw = (roi[:, 3] - roi[:, 2] + 1).astype(jnp.float32)[:, None]
+  y = th * (coords[..., 0] - roi[:, 0:1]) / rh
+  x = tw * (coords[..., 1] - roi[:, 2:3]) / rw
+  return clicks.replace(coords=jnp.stack([y, x], axis=-1))
+
+
+def flip_clicks(clicks: ClickSet, width):
+  """Official AddHorizontalFlip: x -> width - x - 1."""
+  coords = clicks.coords.astype(jnp.float32)
+  return clicks.replace(coords=coords.at[..., 1].set(width - coords[..., 1] - 1))
+
+
+def _concat_clicks(a: ClickSet, b: ClickSet) -> ClickSet:
+  return jax.tree.map(lambda u, v: jnp.concatenate([u, v], axis=0), a, b)
+
+
+def make_zoom_in_predictor(logits_fn, variables=(), *, target_size=(448, 448), with_flip=True,
+                           expansion_ratio=1.4, min_crop_size=200, recompute_thresh_iou=0.5,
+                           prob_thresh=0.5) -> Predictor:
+  """A `Predictor` for run_click_protocol applying the official zoom-in and flip transforms.
+
+  logits_fn(variables, images [B, th, tw, 3], clicks (float coords in the crop),
+  prev_probs [B, th, tw, 1], granularity [B] | None) -> logits [B, th, tw, 1], e.g.
+  `lambda v, *a: model.apply(v, *a)` for a segmenter built at crop size target_size.
+  """
+  target_size = tuple(target_size)
+
+  def init(variables, images, sizes):
+    batch, height, width = images.shape[:3]
+    return dict(roi=jnp.zeros((batch, 4), jnp.int32), has_roi=jnp.zeros((batch,), bool),
+                mask=jnp.zeros((batch, height, width), bool), sizes=jnp.asarray(sizes, jnp.int32))
+
+  def apply(variables, images, clicks, prev_probs, granularity, state):
+    batch, height, width = images.shape[:3]
+    sizes = state["sizes"]
+    tables = (_half_extent_table(height, expansion_ratio, min_crop_size),
+              _half_extent_table(width, expansion_ratio, min_crop_size))
+    whole = jnp.stack([jnp.zeros_like(sizes[:, 0]), sizes[:, 0] - 1,
+                       jnp.zeros_like(sizes[:, 1]), sizes[:, 1] - 1], axis=1)
+    has_mask = jnp.any(state["mask"], axis=(1, 2))
+    current = jnp.where(has_mask[:, None], object_roi(state["mask"], clicks, sizes, tables), whole)
+    update = (~state["has_roi"] | _clicks_outside(state["roi"], clicks)
+              | _box_iou_below(current, state["roi"], recompute_thresh_iou))
+    roi = jnp.where(update[:, None], current, state["roi"])
+
+    inputs = jnp.concatenate([images, prev_probs.astype(images.dtype)], axis=-1)
+    crop = crop_and_resize(inputs, roi, target_size)
+    crop_clicks = transform_clicks(clicks, roi, target_size)
+    crop_images, crop_prev = crop[..., :3], crop[..., 3:]
+    if with_flip:
+      crop_images = jnp.concatenate([crop_images, crop_images[:, :, ::-1]], axis=0)
+      crop_prev = jnp.concatenate([crop_prev, crop_prev[:, :, ::-1]], axis=0)
+      crop_clicks = _concat_clicks(crop_clicks, flip_clicks(crop_clicks, target_size[1]))
+      if granularity is not None:
+        granularity = jnp.concatenate([granularity, granularity], axis=0)
+    logits = logits_fn(variables, crop_images, crop_clicks, crop_prev, granularity)
+    logits = logits.astype(jnp.float32)
+    if with_flip:
+      logits = 0.5 * (logits[:batch] + logits[batch:, :, ::-1])
+    probs = paste_back(jax.nn.sigmoid(logits), roi, height, width)
+    new_state = dict(roi=roi, has_roi=jnp.ones_like(state["has_roi"]),
+                     mask=probs[..., 0] > prob_thresh, sizes=sizes)
+    return probs, new_state
+
+  return Predictor(init=init, apply=apply, variables=variables)
+
+
+def make_model_predictor(model, variables, **zoom_kwargs) -> Predictor:
+  """The official evaluation predictor for a graco_jax segmenter: zoom-in + flip around
+  `model.apply(variables, image, clicks, prev_mask, granularity)` (logits)."""
+  def logits_fn(variables, images, clicks, prev_probs, granularity):
+    return model.apply(variables, images, clicks, prev_probs, granularity)
+  return make_zoom_in_predictor(logits_fn, variables, **zoom_kwargs)

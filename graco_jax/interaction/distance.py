@@ -1,0 +1,74 @@
+"""Exact Euclidean distance transform in JAX (batched, jittable, static shapes).
+
+Two separable passes on integer squared distances, so results are exact and ties are exact:
+1. along the long axis, the distance of each pixel to the nearest background pixel of its own
+   line (a running max / min of background indices: linear work);
+2. along the short axis, d2[i, j] = min_i' ((i - i')^2 + g[i', j]^2), visiting source lines by
+   increasing offset |i - i'| = 0, 1, 2, ... and stopping once offset^2 reaches the largest
+   current d2: every later candidate is at least offset^2, so the result is exact. The loop runs
+   (largest distance in the batch + 1) times, each step O(H * W) and fully parallel, instead of
+   the O(H * W * min(H, W)) of a brute-force min; error regions are thin after a few clicks.
+
+Matches `scipy.ndimage.distance_transform_edt` and OpenCV's exact `distanceTransform(DIST_L2, 0)`
+(both compute sqrt of the exact integer squared distance).
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def _line_distance(background, far):
+  """Distance along the last axis to the nearest True of `background` [..., L], capped at `far`."""
+  length = background.shape[-1]
+  index = jnp.arange(length, dtype=jnp.int32)
+  left = jax.lax.cummax(jnp.where(background, index, -far), axis=background.ndim - 1)
+  right = jax.lax.cummin(jnp.where(background, index, length + far), axis=background.ndim - 1,
+                         reverse=True)
+  return jnp.minimum(jnp.minimum(index - left, right - index), far)
+
+
+def squared_edt(mask: jax.Array) -> jax.Array:
+  """mask [B, H, W] bool -> [B, H, W] int32 exact squared distance of True pixels to the nearest
+  False pixel (0 on False pixels). An instance without any False pixel gets a sentinel larger than
+  any real squared distance, (H + W)^2 or more; use `edt` for the float semantics.
+  """
+  mask = jnp.asarray(mask, bool)
+  _, height, width = mask.shape
+  transpose = height > width  # the offset loop runs along the short axis
+  if transpose:
+    mask = jnp.swapaxes(mask, 1, 2)
+  short, long = mask.shape[1:]
+  far = short + long
+  g = _line_distance(~mask, far)  # [B, S, L] distance along the long axis
+  far2 = far * far
+  # Out-of-image source lines never win: pad with the sentinel on both sides.
+  padded = jnp.pad(g * g, ((0, 0), (short, short), (0, 0)), constant_values=far2)
+
+  def not_done(carry):
+    offset, d2 = carry
+    return (offset < short) & (offset * offset < jnp.max(d2))
+
+  def visit(carry):
+    offset, d2 = carry
+    above = jax.lax.dynamic_slice_in_dim(padded, short - offset, short, axis=1)
+    below = jax.lax.dynamic_slice_in_dim(padded, short + offset, short, axis=1)
+    return offset + 1, jnp.minimum(d2, jnp.minimum(above, below) + offset * offset)
+
+  _, d2 = jax.lax.while_loop(not_done, visit, (jnp.int32(1), g * g))
+  if transpose:
+    d2 = jnp.swapaxes(d2, 1, 2)
+  return d2
+
+
+def edt(mask: jax.Array) -> jax.Array:
+  """mask [B, H, W] bool -> [B, H, W] float32 Euclidean distance of each True pixel to the
+  nearest False pixel, 0 on False pixels (scipy.ndimage.distance_transform_edt semantics).
+
+  An instance with no False pixel at all has no defined distance: it gets +inf everywhere
+  (scipy returns distances to a virtual background there). The click rules zero-pad their error
+  masks first, so they always have background.
+  """
+  mask = jnp.asarray(mask, bool)
+  d2 = squared_edt(mask)
+  has_background = jnp.any(~mask, axis=(1, 2), keepdims=True)
+  return jnp.where(has_background, jnp.sqrt(d2.astype(jnp.float32)), jnp.inf)

@@ -1,0 +1,144 @@
+"""Zoom-in + flip predictor against a numpy port of the official ZoomIn / AddHorizontalFlip."""
+
+import jax
+import numpy as np
+
+from graco_jax.evaluation import zoom
+from graco_jax.evaluation.noc import run_click_protocol
+from graco_jax.interaction.clicks import add_click, empty_clicks
+from graco_jax.interaction.encoding import disk_maps
+from graco_jax.model.resize import bilinear_matrix
+
+
+# --- numpy reference (official semantics, float64, Python round) ---
+
+def np_object_roi(mask, clicks, expansion=1.4, min_crop=200):
+  mask = mask.copy()
+  for y, x, positive in clicks:
+    if positive:
+      mask[int(y), int(x)] = True
+  rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+  rmin, rmax, cmin, cmax = rows[0], rows[-1], cols[0], cols[-1]
+  rc, cc = 0.5 * (rmin + rmax), 0.5 * (cmin + cmax)
+  h = max(expansion * (rmax - rmin + 1), min_crop)
+  w = max(expansion * (cmax - cmin + 1), min_crop)
+  box = int(round(rc - 0.5 * h)), int(round(rc + 0.5 * h)), int(round(cc - 0.5 * w)), int(round(cc + 0.5 * w))
+  H, W = mask.shape
+  return max(0, box[0]), min(H - 1, box[1]), max(0, box[2]), min(W - 1, box[3])
+
+
+def np_resize(x, out_h, out_w):
+  my = bilinear_matrix(out_h, x.shape[0], True).astype(np.float64)
+  mx = bilinear_matrix(out_w, x.shape[1], True).astype(np.float64)
+  return np.einsum("ih,hwc,jw->ijc", my, x, mx)
+
+
+class NpZoomIn:
+  def __init__(self, target, min_crop):
+    self.target, self.min_crop = target, min_crop
+    self.roi, self.prev_probs = None, None
+
+  def predict(self, image, clicks, prev, logits_fn):
+    H, W = prev.shape
+    current = None
+    if self.prev_probs is not None and (self.prev_probs > 0.5).sum() > 0:
+      current = np_object_roi(self.prev_probs > 0.5, clicks, min_crop=self.min_crop)
+    if current is None:
+      current = (0, H - 1, 0, W - 1)
+    update = self.roi is None
+    if not update:
+      r = self.roi
+      update = any(p and (y < r[0] or y >= r[1] or x < r[2] or x >= r[3]) for y, x, p in clicks)
+    if not update:
+      def seg(a, b, c, d):
+        return max(0, min(b, d) - max(a, c) + 1) / max(1e-6, max(b, d) - min(a, c) + 1)
+      update = seg(*current[:2], *self.roi[:2]) * seg(*current[2:], *self.roi[2:]) < 0.5
+    if update:
+      self.roi = current
+    r0, r1, c0, c1 = self.roi
+    th, tw = self.target
+    crop = np_resize(np.concatenate([image, prev[..., None]], -1)[r0:r1 + 1, c0:c1 + 1], th, tw)
+    tclicks = [(th * (y - r0) / (r1 - r0 + 1), tw * (x - c0) / (c1 - c0 + 1), p) for y, x, p in clicks]
+    fclicks = [(y, tw - x - 1, p) for y, x, p in tclicks]
+    logits = 0.5 * (logits_fn(crop, tclicks) + logits_fn(crop[:, ::-1], fclicks)[:, ::-1])
+    probs = np_resize(1 / (1 + np.exp(-logits))[..., None], r1 - r0 + 1, c1 - c0 + 1)[..., 0]
+    full = np.zeros((H, W))
+    full[r0:r1 + 1, c0:c1 + 1] = probs
+    self.prev_probs = full
+    return full
+
+
+def np_logits(crop, clicks):
+  h, w = crop.shape[:2]
+  yy, xx = np.mgrid[:h, :w]
+  out = 8.0 * (crop[..., 0] - 0.5) + 1.0 * crop[..., 3]
+  for y, x, p in clicks:
+    out += (6.0 if p else -6.0) * ((yy - y) ** 2 + (xx - x) ** 2 <= 9.0)
+  return out
+
+
+def jax_logits(variables, images, clicks, prev, granularity):
+  maps = disk_maps(clicks, images.shape[1], images.shape[2], 3.0)
+  out = 8.0 * (images[..., 0] - 0.5) + 1.0 * prev[..., 0] + 6.0 * maps[..., 0] - 6.0 * maps[..., 1]
+  return out[..., None]
+
+
+def test_object_roi_matches_official_rounding_and_clamping():
+  rng = np.random.default_rng(0)
+  H, W = 90, 70
+  masks = np.zeros((40, H, W), bool)
+  for i in range(40):
+    y0, x0 = rng.integers(0, H - 2), rng.integers(0, W - 2)
+    masks[i, y0:y0 + rng.integers(1, 30), x0:x0 + rng.integers(1, 30)] = True
+  clicks = add_click(empty_clicks(40, 2), rng.integers(0, H, 40), rng.integers(0, W, 40),
+                     rng.uniform(size=40) < 0.5)
+  sizes = np.tile([H, W], (40, 1))
+  for min_crop in (5, 20):
+    tables = (zoom._half_extent_table(H, 1.4, min_crop), zoom._half_extent_table(W, 1.4, min_crop))
+    got = np.asarray(jax.jit(zoom.object_roi)(masks, clicks, sizes, tables))
+    for i in range(40):
+      y, x = np.asarray(clicks.coords[i, 0])
+      ref = np_object_roi(masks[i], [(y, x, bool(clicks.is_positive[i, 0]))], min_crop=min_crop)
+      assert tuple(got[i]) == ref, (i, min_crop)
+
+
+def test_crop_and_paste_match_torch_align_corners_resize():
+  rng = np.random.default_rng(1)
+  x = rng.uniform(size=(2, 30, 40, 2)).astype(np.float32)
+  roi = np.array([[3, 20, 5, 38], [0, 29, 10, 10]], np.int32)
+  crop = np.asarray(jax.jit(zoom.crop_and_resize, static_argnums=2)(x, roi, (16, 12)))
+  for b, (r0, r1, c0, c1) in enumerate(roi):
+    np.testing.assert_allclose(crop[b], np_resize(x[b, r0:r1 + 1, c0:c1 + 1], 16, 12), atol=1e-5)
+  back = np.asarray(jax.jit(zoom.paste_back, static_argnums=(2, 3))(crop, roi, 30, 40))
+  for b, (r0, r1, c0, c1) in enumerate(roi):
+    ref = np.zeros((30, 40, 2))
+    ref[r0:r1 + 1, c0:c1 + 1] = np_resize(crop[b], r1 - r0 + 1, c1 - c0 + 1)
+    np.testing.assert_allclose(back[b], ref, atol=1e-5)
+
+
+def test_zoom_in_protocol_matches_numpy_port_of_official_transforms():
+  rng = np.random.default_rng(2)
+  images, masks = [], []
+  for h, w in [(60, 80), (75, 50), (64, 64)]:
+    yy, xx = np.mgrid[:h, :w]
+    mask = (((yy - h * 0.4) / (h * 0.1)) ** 2 + ((xx - w * 0.6) / (w * 0.1)) ** 2 < 1).astype(np.int8)
+    near = ((yy - h * 0.4) / (h * 0.2)) ** 2 + ((xx - w * 0.6) / (w * 0.2)) ** 2 < 1
+    prior = np.where((mask == 1) ^ (near & (rng.uniform(size=(h, w)) < 0.15)), 0.6, 0.4)
+    images.append(np.repeat(prior[..., None], 3, -1).astype(np.float32))
+    masks.append(mask)
+  predictor = zoom.make_zoom_in_predictor(jax_logits, target_size=(24, 24), min_crop_size=12)
+  result = run_click_protocol(predictor, images, masks, max_clicks=5, pred_thr=0.5,
+                              target_iou=None, bucket_multiple=80, batch_size=3)
+  crops = []
+  for i, (image, mask) in enumerate(zip(images, masks)):
+    ref = NpZoomIn((24, 24), 12)
+    prev = np.zeros(mask.shape)
+    for k in range(5):
+      y, x, p = result["y"][i, k], result["x"][i, k], result["positive"][i, k]
+      clicks = list(zip(result["y"][i, :k + 1], result["x"][i, :k + 1], result["positive"][i, :k + 1]))
+      prev = ref.predict(image.astype(np.float64), clicks, prev, np_logits)
+      pred = prev > 0.5
+      iou = np.sum(pred & (mask == 1)) / np.sum(pred | (mask == 1))
+      np.testing.assert_allclose(result["ious"][i, k], iou, atol=2e-3, err_msg=f"{i} {k}")
+    crops.append(ref.roi != (0, mask.shape[0] - 1, 0, mask.shape[1] - 1))
+  assert any(crops)  # the zoom-in did crop
