@@ -9,6 +9,11 @@ import sys
 
 COMMANDS = {
     "segment": ("graco_jax.segment", "segment one image from clicks and a granularity"),
+    "quickstart": ("graco_jax.quickstart", "the whole GraCo pipeline on synthetic data, on a CPU"),
+    "train": ("graco_jax.training.main", "train SimpleClick or GraCo (GCL) from a config"),
+    "import": ("graco_jax.checkpoints.cli", "official PyTorch checkpoint -> orbax checkpoint"),
+    "generate": ("graco_jax.agg.generate", "generate AGG part proposals with granularities"),
+    "evaluate": ("graco_jax.evaluation.evaluate", "NoC benchmarks of a checkpoint (paper Table 1)"),
 }
 
 

@@ -1,0 +1,229 @@
+"""The grain training pipeline: source -> weighted/shuffled indices -> augment + sample clicks
+-> per-process batches, deterministic and checkpointable from (config, seed, step).
+
+`config.data.source` names the dataset (`SOURCES`):
+  'sbd'         SBD train (data.path), per image, object chosen after augmentation
+  'proposals'   an AGG proposal store (data.path; images from the paths stored in it)
+  'gcl'         GCL data: the concatenation of data.parts, any of 'gt' (GT part masks with
+                granularity, a proposal store at data.gt_path), 'agg' (AGG proposals at
+                data.agg_path) and 'objects' (SBD whole objects at data.path, granularity 1.0)
+  'synthetic'   `graco_jax.data.sources.synthetic.SyntheticSource` (data.level, data.num_images)
+  'synthetic_scenes'  synthetic images with all their objects (object-level training)
+`config.data.sampling`: 'shuffle' (epochs), 'weights_file' (official SBD sample scores with
+gamma), 'inverse_granularity' (paper appendix Table B).
+
+Batches are dicts of numpy arrays, leading axis = per-process batch (see training/step.py).
+"""
+
+import bisect
+
+import grain
+import ml_collections
+import numpy as np
+
+from graco_jax.data import sampling, transforms
+
+
+class ConcatSource:
+  """Several sources as one (GT + AGG); `granularities()` concatenated when all have them."""
+
+  def __init__(self, sources):
+    self.sources = list(sources)
+    self.offsets = np.cumsum([0] + [len(s) for s in self.sources]).tolist()
+
+  def __len__(self):
+    return self.offsets[-1]
+
+  def __getitem__(self, index):
+    index = int(index)
+    k = bisect.bisect_right(self.offsets, index) - 1
+    return self.sources[k][index - self.offsets[k]]
+
+  def granularities(self) -> np.ndarray:
+    return np.concatenate([source_granularities(s) for s in self.sources])
+
+  def __repr__(self):
+    return f"ConcatSource({self.sources!r})"
+
+
+class SceneInstances:
+  """Synthetic scenes as image-level records with all objects as 'instances'."""
+
+  def __init__(self, scenes):
+    self.scenes = scenes
+
+  def __len__(self):
+    return len(self.scenes)
+
+  def __getitem__(self, index):
+    scene = self.scenes[int(index)]
+    instances = scene.instance_map()
+    return {"image": scene.image, "mask": (instances > 0).astype(np.int8),
+            "instances": instances, "image_id": scene.image_id, "object_id": -1,
+            "granularity": np.float32(1.0)}
+
+
+def _sbd(c):
+  from graco_jax.data.sources.sbd_train import SBDTrainSource
+  return SBDTrainSource(c.path, c.get("split", "train"), c.get("buggy_mask_thresh", 0.08))
+
+
+def _proposals(c, path=None):
+  from graco_jax.data.sources.proposals import ProposalSource
+  return ProposalSource(path or c.path)
+
+
+def _gcl(c):
+  parts = {"gt": lambda: _proposals(c, c.gt_path), "agg": lambda: _proposals(c, c.agg_path),
+           "objects": lambda: _sbd(c)}
+  unknown = set(c.parts) - set(parts)
+  if unknown:
+    raise ValueError(f"unknown GCL data parts {sorted(unknown)}; choose from {sorted(parts)}")
+  return ConcatSource([parts[name]() for name in c.parts])
+
+
+def _synthetic(c):
+  from graco_jax.data.sources.synthetic import SyntheticSource
+  return SyntheticSource(c.get("level", "object"), c.get("split", "train"), c.num_images,
+                         tuple(c.image_size), c.get("seed", 0))
+
+
+def _synthetic_scenes(c):
+  from graco_jax.data.sources.synthetic import SyntheticScenes
+  return SceneInstances(SyntheticScenes(c.get("split", "train"), c.num_images,
+                                        tuple(c.image_size), c.get("seed", 0)))
+
+
+SOURCES = {
+    "sbd": _sbd,
+    "proposals": _proposals,
+    "gcl": _gcl,
+    "synthetic": _synthetic,
+    "synthetic_scenes": _synthetic_scenes,
+}
+
+
+def build_source(data_config: ml_collections.ConfigDict):
+  name = data_config.source
+  if name not in SOURCES:
+    raise ValueError(f"unknown data source {name!r}; choose from {sorted(SOURCES)}")
+  return SOURCES[name](data_config)
+
+
+def source_granularities(source) -> np.ndarray:
+  """[N] float32 granularity of every record; reads all records when the source has no
+  `granularities()` (fine for small sources)."""
+  if hasattr(source, "granularities"):
+    return np.asarray(source.granularities(), np.float32)
+  return np.asarray([source[i]["granularity"] for i in range(len(source))], np.float32)
+
+
+def inverse_granularity_weights(granularities: np.ndarray) -> np.ndarray:
+  """P(record) ~ 1 / (records in its granularity bin), bins of 0.1 (paper appendix Table B).
+
+  Every bin gets the same total probability. Granularity 0 (official: never sampled) and NaN
+  get weight 0. The official loader applies the same inverse frequency inside each image after
+  drawing the image uniformly; here it is global over records.
+  """
+  g = np.asarray(granularities, np.float64)
+  bins = np.where(np.isfinite(g), np.round(g * 10), -1).astype(np.int64)
+  usable = bins > 0
+  if not usable.any():
+    raise ValueError("no record has a positive granularity to sample by")
+  counts = np.bincount(bins[usable], minlength=11)
+  weights = np.where(usable, 1.0 / np.maximum(counts[np.maximum(bins, 0)], 1), 0.0)
+  return weights / weights.sum()
+
+
+def record_weights(source, data_config) -> np.ndarray | None:
+  mode = data_config.sampling
+  if mode == "shuffle":
+    return None
+  if mode == "inverse_granularity":
+    return inverse_granularity_weights(source_granularities(source))
+  if mode == "weights_file":
+    from graco_jax.data.sources.sbd_train import sample_weights
+    return sample_weights(data_config.weights_file, len(source), data_config.weights_gamma)
+  raise ValueError(f"unknown sampling {mode!r}; use shuffle, inverse_granularity or "
+                   "weights_file")
+
+
+class PrepareExample:
+  """(index, rng) -> one training example; runs in grain workers (picklable)."""
+
+  def __init__(self, source, cdf, augment_config, sampler_config, capacity,
+               keep_background_prob, default_granularity, max_tries=10):
+    self.source = source
+    self.cdf = cdf
+    self.augment_config = augment_config
+    self.sampler_config = sampler_config
+    self.capacity = capacity
+    self.keep_background_prob = keep_background_prob
+    self.default_granularity = default_granularity
+    self.max_tries = max_tries
+
+  def __call__(self, index, rng: np.random.Generator):
+    if self.cdf is not None:
+      index = min(int(np.searchsorted(self.cdf, rng.random(), side="right")), len(self.cdf) - 1)
+    record = self.source[int(index)]
+    instances = record.get("instances")
+    if instances is None:
+      instances = np.asarray(record["mask"], np.int32)
+    # Official `augment_sample`: re-augment until an object is visible, or keep an empty crop
+    # with probability keep_background_prob.
+    for _ in range(self.max_tries):
+      image, labels = transforms.augment(np.asarray(record["image"], np.uint8),
+                                         {"instances": np.asarray(instances, np.int32)}, rng,
+                                         self.augment_config)
+      if (labels["instances"] > 0).any() or rng.random() < self.keep_background_prob:
+        break
+    mask, coords, is_positive, valid = sampling.sample_target_and_clicks(
+        labels["instances"], rng, self.sampler_config, self.capacity)
+    granularity = np.float32(record.get("granularity", np.nan))
+    if not np.isfinite(granularity):
+      granularity = np.float32(self.default_granularity)
+    return {"image": image, "mask": mask, "coords": coords, "is_positive": is_positive,
+            "valid": valid, "granularity": granularity}
+
+
+def click_capacity(train_config) -> int:
+  """Initial clicks (up to max_num_points of each sign) + the iterative ones."""
+  return 2 * train_config.max_num_points + train_config.max_num_next_clicks
+
+
+def make_train_dataset(source, config: ml_collections.ConfigDict, *, batch_size: int,
+                       seed: int, process_index: int = 0, process_count: int = 1):
+  """An infinite grain `IterDataset` of per-process batches (batch_size = global / processes)."""
+  data = config.data
+  weights = record_weights(source, data)
+  n = len(source)
+  if n == 0:
+    raise ValueError(f"data source {source!r} is empty")
+  indices = grain.MapDataset.range(n)
+  cdf = None
+  if weights is None:
+    indices = indices.shuffle(seed=seed)
+  else:
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+  augment_config = transforms.AugmentConfig.from_config(data.augment)
+  augment_config = transforms.AugmentConfig(**{
+      **augment_config.__dict__, "crop_size": tuple(config.model.crop_size)})
+  sampler_config = sampling.SamplerConfig.from_config({
+      **dict(data.sampler), "max_num_points": config.train.max_num_points})
+  prepare = PrepareExample(source, cdf, augment_config, sampler_config,
+                           click_capacity(config.train), data.keep_background_prob,
+                           data.default_granularity)
+  ds = indices.repeat().random_map(prepare, seed=seed)
+  ds = ds[process_index::process_count]
+  ds = ds.batch(batch_size, drop_remainder=True)
+  ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=data.num_threads,
+                                            prefetch_buffer_size=data.prefetch))
+  if data.num_workers > 0:
+    # grain 0.2.x reads an absl flag in mp_prefetch and fails when the program never parsed
+    # absl flags (google/grain#1355, fixed upstream in #1362): use the flags' defaults.
+    from absl import flags
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.num_workers))
+  return ds

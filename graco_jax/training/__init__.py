@@ -1,0 +1,1 @@
+"""Training: losses, the parameter partition, the jitted train step and the loop."""
