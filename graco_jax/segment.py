@@ -54,9 +54,16 @@ def generated_image(height: int = 320, width: int = 480) -> np.ndarray:
   return np.clip(image, 0, 1)
 
 
+def check_clicks(clicks, height: int, width: int) -> None:
+  for y, x, _ in clicks:
+    if not (0 <= y < height and 0 <= x < width):
+      raise ValueError(f"click ({y}, {x}) lies outside the {height}x{width} image")
+
+
 def segment_image(model_config, params, image: np.ndarray, clicks, granularity=None):
   """Returns foreground probabilities [H, W] after applying `clicks` [(y, x, positive)] in order."""
   height, width, _ = image.shape
+  check_clicks(clicks, height, width)
   crop_h, crop_w = model_config.crop_size
   model = create_model(model_config)
   predict_fn = jax.jit(make_predict_fn(model, params))
@@ -67,8 +74,6 @@ def segment_image(model_config, params, image: np.ndarray, clicks, granularity=N
   prev = jnp.zeros((1, crop_h, crop_w, 1), jnp.float32)
   gra = None if granularity is None else jnp.asarray([granularity], jnp.float32)
   for y, x, positive in clicks:
-    if not (0 <= y < height and 0 <= x < width):
-      raise ValueError(f"click ({y}, {x}) lies outside the {height}x{width} image")
     click_set = add_click(click_set, jnp.asarray([round(y * scale_y)]),
                           jnp.asarray([round(x * scale_x)]), jnp.asarray([positive]))
     prev = predict_fn(resized, click_set, prev, gra)
@@ -78,23 +83,23 @@ def segment_image(model_config, params, image: np.ndarray, clicks, granularity=N
 
 def run(args) -> int:
   config = config_utils.load_config(args.config, args.config_overrides)
+  if args.granularity is not None and not (0.0 < args.granularity <= 1.0):
+    raise ValueError(f"granularity {args.granularity} is outside (0, 1]")
+  # Validate the cheap inputs before building the model.
+  clicks = [parse_click(c) for c in args.click]
+  image = image_io.read_image(args.image) if args.image else generated_image()
+  check_clicks(clicks, *image.shape[:2])
   if args.checkpoint:
     from graco_jax.checkpoints import load_for_inference
     model_config, params = load_for_inference(args.checkpoint)
   else:
     model_config = config.model
     params = init_params(model_config, jax.random.PRNGKey(args.seed))
-  if args.granularity is not None and not (0.0 < args.granularity <= 1.0):
-    raise ValueError(f"granularity {args.granularity} is outside (0, 1]")
   if args.granularity is not None and not model_config.use_granularity:
     raise ValueError("this model has no granularity embedding; drop --granularity")
-  if args.image:
-    image = image_io.read_image(args.image)
-  else:
-    image = generated_image()
+  if not args.image:
     image_io.write_png(os.path.join(os.path.dirname(os.path.abspath(args.out)), "input.png"),
                        np.round(image * 255))
-  clicks = [parse_click(c) for c in args.click]
   probs = segment_image(model_config, params, image, clicks, args.granularity)
   mask = probs > args.threshold
   image_io.write_png(args.out, mask.astype(np.uint8) * 255)

@@ -49,7 +49,7 @@ def train_fields(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
       "prev_mask_drop_prob": 0.0,  # GraCo/SimpleClick trainer default
       "grad_accum_steps": 1,
       "compute_dtype": "bfloat16",  # float32 master parameters either way
-      "init_from": "",  # a graco-jax checkpoint directory whose parameters start the run
+      "init_from": "",  # graco-jax checkpoint dir, official .pth, or MAE .pth (backbone only)
       "num_devices": -1,  # -1: every device of every process
       "log_every": 50,
       "checkpoint_every": 1000,

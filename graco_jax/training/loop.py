@@ -34,14 +34,23 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def load_initial_variables(config: ml_collections.ConfigDict, rng):
-  """Random init, with every parameter found in `config.train.init_from` (a graco-jax
-  checkpoint directory, e.g. an object-level SimpleClick run) copied over by path. Parameters
-  it lacks (LoRA, granularity embedding when starting GCL) keep their fresh init."""
+  """Random init, with every parameter found in `config.train.init_from` copied over by path.
+
+  `init_from` is a graco-jax checkpoint directory (e.g. an object-level SimpleClick run), an
+  official SimpleClick / GraCo `.pth`, or an MAE pre-trained ViT `.pth` ({'model': ...}), which
+  initialises the backbone only. Parameters the source lacks (LoRA, granularity embedding when
+  starting GCL) keep their fresh init.
+  """
   variables = init_params(config.model, rng)
   source = config.train.init_from
   if not source:
     return variables
-  loaded = optim.flatten(checkpoints.restore_params(source))
+  if source.endswith(".pth"):
+    if "model" in checkpoints.load_pth(source):
+      return checkpoints.load_mae_backbone(source, config.model, variables)[0]
+    loaded = optim.flatten(checkpoints.import_official(source)[1])
+  else:
+    loaded = optim.flatten(checkpoints.restore_params(source))
   flat = optim.flatten(variables)
   for path, value in loaded.items():
     if path not in flat:

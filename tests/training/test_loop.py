@@ -150,3 +150,29 @@ def test_nan_image_stops_with_the_step_and_keeps_the_last_good_checkpoint(
   with pytest.raises(loop.NonFiniteLossError, match="at step 3"):
     loop.train(config, str(tmp_path))
   assert checkpoints.latest_step(str(tmp_path)) == 2
+
+
+def test_init_from_reads_official_and_mae_pth_files(tmp_path):
+  config = tiny_config(1)
+  config.model.crop_size, config.model.window_size = (224, 224), 224  # the official window
+  source = jax.tree.map(np.asarray, loop.init_params(config.model, jax.random.PRNGKey(5)))
+  official = str(tmp_path / "simpleclick_tiny.pth")
+  checkpoints.export_official(config.model, source, official)
+  config.train.init_from = official
+  loaded = loop.load_initial_variables(config, jax.random.PRNGKey(0))
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, loaded), source)
+
+  # An MAE file ({'model': backbone state dict}) replaces the backbone and nothing else.
+  state_dict = checkpoints.load_pth(official)["state_dict"]
+  mae = {k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")}
+  mae_path = str(tmp_path / "mae_tiny.pth")
+  checkpoints.save_pth(mae_path, {"model": mae})
+  config.train.init_from = mae_path
+  loaded = loop.load_initial_variables(config, jax.random.PRNGKey(0))
+  fresh = loop.init_params(config.model, jax.random.PRNGKey(0))["params"]
+  np.testing.assert_array_equal(loaded["params"]["backbone"]["blocks_1"]["mlp"]["fc1"]["kernel"],
+                                source["params"]["backbone"]["blocks_1"]["mlp"]["fc1"]["kernel"])
+  np.testing.assert_array_equal(loaded["params"]["head"]["conv_seg"]["kernel"],
+                                fresh["head"]["conv_seg"]["kernel"])
+  np.testing.assert_array_equal(loaded["params"]["backbone"]["click_embed"]["proj"]["kernel"],
+                                fresh["backbone"]["click_embed"]["proj"]["kernel"])
