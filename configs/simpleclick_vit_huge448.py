@@ -7,12 +7,12 @@ Model (`config.model`, used by `graco-jax segment`):
 Training reproduces the object-level SimpleClick ViT-H of Table 1 trained on SBD (full
 fine-tuning, Adam 5e-5, x0.1 at epoch 50 of 55, batch 32, NFL, 24 initial points at most,
 0-3 iterative clicks, objects under 80 px dropped). Expected NoC@85/90: not reported in the GraCo paper.
-Start from MAE-pretrained ViT weights converted into a graco-jax checkpoint directory
-(`--config.train.init_from`). Argument: 'lrd=True' for layer-wise lr decay 0.75 with weight
+Start from the MAE pre-trained ViT (`--config.train.init_from=mae_pretrain_vit_huge.pth`, read
+without torch; position embedding interpolated 224 -> 448). Argument: 'lrd=True' for layer-wise lr decay 0.75 with weight
 decay 0.02 (official --layerwise-decay). Optional official per-image sample weights:
 `--config.data.sampling=weights_file --config.data.weights_file=scores.json` (gamma 1.25).
   graco-jax train --config configs/simpleclick_vit_huge448.py --workdir runs/simpleclick_huge \
-      --config.data.path=/data/SBD/dataset --config.train.init_from=runs/mae_huge
+      --config.data.path=/data/SBD/dataset --config.train.init_from=mae_pretrain_vit_huge.pth
 Hardware and time: the official recipe is 55 SBD epochs on 8 GPUs; see benchmarks/RESULTS.md
 for our step rate.
 """
