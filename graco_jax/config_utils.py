@@ -1,6 +1,7 @@
 """Loads `configs/*.py` files (`get_config(arg)`) and applies `--config.a.b=value` overrides."""
 
 import ast
+import dataclasses
 import importlib.util
 import os
 
@@ -43,3 +44,11 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
     if isinstance(node[leaf], tuple) and isinstance(value, list):
       value = tuple(value)
     node[leaf] = value
+
+
+def dataclass_from_config(cls, config):
+  """Builds dataclass `cls` from the matching fields of a ConfigDict / dict (lists -> tuples)."""
+  fields = {f.name for f in dataclasses.fields(cls)}
+  values = {k: (tuple(v) if isinstance(v, (list, tuple)) else v)
+            for k, v in dict(config).items() if k in fields}
+  return cls(**values)

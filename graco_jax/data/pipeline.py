@@ -21,6 +21,7 @@ import grain
 import ml_collections
 import numpy as np
 
+from graco_jax import config_utils
 from graco_jax.data import sampling, transforms
 
 
@@ -206,10 +207,9 @@ def make_train_dataset(source, config: ml_collections.ConfigDict, *, batch_size:
   else:
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
-  augment_config = transforms.AugmentConfig.from_config(data.augment)
-  augment_config = transforms.AugmentConfig(**{
-      **augment_config.__dict__, "crop_size": tuple(config.model.crop_size)})
-  sampler_config = sampling.SamplerConfig.from_config({
+  augment_config = config_utils.dataclass_from_config(transforms.AugmentConfig, {
+      **dict(data.augment), "crop_size": tuple(config.model.crop_size)})
+  sampler_config = config_utils.dataclass_from_config(sampling.SamplerConfig, {
       **dict(data.sampler), "max_num_points": config.train.max_num_points})
   prepare = PrepareExample(source, cdf, augment_config, sampler_config,
                            click_capacity(config.train), data.keep_background_prob,

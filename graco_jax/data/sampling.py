@@ -36,12 +36,6 @@ class SamplerConfig:
   negative_probs: tuple = (0.1, 0.4, 0.5)  # background, other objects, border
   expand_ratio: float = 0.1
 
-  @classmethod
-  def from_config(cls, config):
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: (tuple(v) if isinstance(v, (list, tuple)) else v)
-              for k, v in dict(config).items() if k in fields}
-    return cls(**values)
 
 
 def geometric_probs(n: int, gamma: float) -> np.ndarray:

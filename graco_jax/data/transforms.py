@@ -30,12 +30,6 @@ class AugmentConfig:
   rgb_shift_prob: float = 0.75
   photometric: bool = True  # False for the official validation recipe (resize, pad, crop)
 
-  @classmethod
-  def from_config(cls, config):
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: (tuple(v) if isinstance(v, (list, tuple)) else v)
-              for k, v in dict(config).items() if k in fields}
-    return cls(**values)
 
 
 def _resize(x, shape, order):
