@@ -18,7 +18,9 @@ granularity's frequency). The argument picks the row and the ablations:
 e.g. 'gt,lora=False', 'agg,rank=16'. Command (one 8-GPU host, or see launch/ for pods):
   graco-jax train --config configs/graco_vit_base448.py:agg --workdir runs/graco_b_agg \
       --config.train.init_from=runs/simpleclick_b --config.data.path=/data/SBD/dataset \
-      --config.data.agg_path=/data/agg_store [--config.data.gt_path=/data/gt_part_store]
+      --config.data.agg_path=/data/agg_store [--config.data.gt_path=/data/VOC2010]
+(gt_path: a PascalPart root, VOC2010 with Annotations_Part/, whose train list gives GT
+objects and parts with granularity = part / object area; or a GT part proposal store.)
 Hardware and time: the official run takes 55 epochs of SBD (8498 images, 265 steps of 32 per
 epoch) on 4 GPUs; at our measured step rate see benchmarks/RESULTS.md. Evaluate with
 `graco-jax evaluate` over granularities 0.1..1.0 for the NoC numbers above.

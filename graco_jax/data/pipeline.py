@@ -5,8 +5,10 @@
   'sbd'         SBD train (data.path), per image, object chosen after augmentation
   'proposals'   an AGG proposal store (data.path; images from the paths stored in it)
   'gcl'         GCL data: the concatenation of data.parts, any of 'gt' (GT part masks with
-                granularity, a proposal store at data.gt_path), 'agg' (AGG proposals at
-                data.agg_path) and 'objects' (SBD whole objects at data.path, granularity 1.0)
+                granularity at data.gt_path: a PascalPart root (has Annotations_Part/; its
+                train list, objects at 1.0 and parts, `PascalPartTrainParts`) or else a
+                proposal store), 'agg' (AGG proposals at data.agg_path) and 'objects'
+                (SBD whole objects at data.path, granularity 1.0)
   'synthetic'   `graco_jax.data.sources.synthetic.SyntheticSource` (data.level, data.num_images)
   'synthetic_scenes'  synthetic images with all their objects (object-level training)
 `config.data.sampling`: 'shuffle' (epochs), 'weights_file' (official SBD sample scores with
@@ -16,6 +18,7 @@ Batches are dicts of numpy arrays, leading axis = per-process batch (see trainin
 """
 
 import bisect
+import os
 
 import grain
 import ml_collections
@@ -74,8 +77,15 @@ def _proposals(c, path=None):
   return ProposalSource(path or c.path)
 
 
+def _gt_parts(c):
+  if os.path.isdir(os.path.join(c.gt_path, "Annotations_Part")):
+    from graco_jax.data.sources.pascalpart import PascalPartTrainParts
+    return PascalPartTrainParts(c.gt_path)
+  return _proposals(c, c.gt_path)
+
+
 def _gcl(c):
-  parts = {"gt": lambda: _proposals(c, c.gt_path), "agg": lambda: _proposals(c, c.agg_path),
+  parts = {"gt": lambda: _gt_parts(c), "agg": lambda: _proposals(c, c.agg_path),
            "objects": lambda: _sbd(c)}
   unknown = set(c.parts) - set(parts)
   if unknown:

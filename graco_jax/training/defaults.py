@@ -129,7 +129,8 @@ def graco_config(size: str, arg=None, crop_size: int = 448) -> ml_collections.Co
   config.optimizer.mode = "gcl" if lora else "full"
   config.data.source = "gcl"
   config.data.parts = tuple(o["variant"].split("+")) + (("objects",) if o["objects"] else ())
-  config.data.gt_path = "set --config.data.gt_path to the GT part store"
+  config.data.gt_path = ("set --config.data.gt_path to a PascalPart root (Annotations_Part/) "
+                        "or a GT part proposal store")
   config.data.agg_path = "set --config.data.agg_path to the AGG proposal store"
   config.data.path = "set --config.data.path to SBD/dataset"
   config.data.sampling = "inverse_granularity"

@@ -1,10 +1,15 @@
-"""PascalPart part-level evaluation (official `PascalPartEvaluationDataset`).
+"""PascalPart parts: evaluation (official `PascalPartEvaluationDataset`) and GCL training with
+GT part masks (official `PascalPartFMGDataset`, GraCo w/ GT of Table 1).
 
 Layout: DIR/JPEGImages/<name>.jpg, DIR/Annotations_Part/<name>.mat (`anno.objects[i]` with
-`class`, `mask`, `parts[j].part_name`, `parts[j].mask`), DIR/ImageSets/Main/part_val.txt.
-One record per part of every object of the selected classes; the paper evaluates the 5 classes
-train, bicycle, cow, aeroplane and bus (appendix). Part names may be filtered with the official
-rule (the name before the first '_').
+`class`, `mask`, `parts[j].part_name`, `parts[j].mask`), DIR/ImageSets/Main/part_val.txt
+(evaluation) and DIR/ImageSets/Main/train.txt (training, the VOC2010 list the official loader
+reads).
+Evaluation (`PascalPartSource`): one record per part of every object of the selected classes;
+the paper evaluates the 5 classes train, bicycle, cow, aeroplane and bus (appendix). Part names
+may be filtered with the official rule (the name before the first '_').
+Training (`PascalPartTrainParts`): one record per object (granularity 1.0) and per part of it
+(granularity `part_granularity`), all classes, as the official loader's candidates.
 """
 
 import os
@@ -42,15 +47,20 @@ def read_pascalpart_objects(path: str) -> list:
     raise ValueError(f"{path}: not a PascalPart annotation file (anno.objects.parts): {e}") from e
 
 
+def read_image_list(root: str, list_name: str) -> list:
+  """Image names of DIR/ImageSets/Main/<list_name>.txt, one a line."""
+  list_path = os.path.join(root, "ImageSets", "Main", f"{list_name}.txt")
+  if not os.path.isfile(list_path):
+    raise FileNotFoundError(f"{list_path}: PascalPart image list not found")
+  with open(list_path, encoding="utf-8") as f:
+    return [line.strip() for line in f if line.strip()]
+
+
 class PascalPartSource:
   """`PascalPartSource(root, classes=PAPER_CLASSES, part_name=None, split='val')`."""
 
   def __init__(self, root: str, classes=PAPER_CLASSES, part_name=None, split: str = "val"):
-    list_path = os.path.join(root, "ImageSets", "Main", f"part_{split}.txt")
-    if not os.path.isfile(list_path):
-      raise FileNotFoundError(f"{list_path}: PascalPart image list not found")
-    with open(list_path, encoding="utf-8") as f:
-      names = [line.strip() for line in f if line.strip()]
+    names = read_image_list(root, f"part_{split}")
     self.root = root
     classes = None if classes is None else set(classes)
     self.items = []
@@ -79,4 +89,72 @@ class PascalPartSource:
       raise ValueError(f"{self._ann(name)}: part mask {mask.shape} does not match image {image.shape[:2]}")
     return {"image": image, "mask": (mask > 0).astype(np.int8), "image_id": name,
             "object_id": i * 1000 + j, "granularity": np.float32(np.nan),
+            "class_name": cls, "part_name": part}
+
+
+def part_granularity(part_area: int, object_area: int) -> float:
+  """Official `_get_gra_list`: max(round(part / object area, 1), 0.1).
+
+  numpy rounding (half to even after scaling by 10), as the official float64 ratio gets:
+  3 / 20 -> 0.2, where Python's round(0.15, 1) gives 0.1.
+  """
+  return max(float(np.round(np.float64(part_area) / np.float64(object_area), 1)), 0.1)
+
+
+class PascalPartTrainParts:
+  """`PascalPartTrainParts(root, split='train', classes=None, min_area=0)`: GT part masks with
+  granularity for GCL training.
+
+  Lists DIR/ImageSets/Main/<split>.txt like the official loader and, for every object of the
+  selected classes, yields the whole object (granularity 1.0) and each of its parts
+  (`part_granularity` of the part and object areas). Masks with fewer than `min_area` pixels
+  are left out (an empty mask always: the official area count fails on it); the official loader
+  filters only after augmentation (`min_object_area`, done here by the sampler).
+  Granularities are computed from the annotations at construction (no image is decoded), so
+  `granularities()` serves inverse-granularity sampling. Records: the shared layout plus
+  'class_name' and 'part_name' (the class name for a whole object, as the official loader
+  names it); 'object_id' = 1000 * object index + part index + 1, 1000 * object index for the
+  whole object.
+  """
+
+  def __init__(self, root: str, split: str = "train", classes=None, min_area: int = 0):
+    self.root = root
+    classes = None if classes is None else set(classes)
+    min_area = max(int(min_area), 1)
+    self.items = []
+    for name in read_image_list(root, split):
+      for i, (cls, obj_mask, parts) in enumerate(read_pascalpart_objects(self._ann(name))):
+        if classes is not None and cls not in classes:
+          continue
+        obj_area = int(np.count_nonzero(obj_mask))
+        if obj_area < min_area:
+          continue
+        self.items.append((name, i, -1, cls, cls, 1.0))
+        for j, (part, part_mask) in enumerate(parts):
+          area = int(np.count_nonzero(part_mask))
+          if area >= min_area:
+            self.items.append((name, i, j, cls, part, part_granularity(area, obj_area)))
+
+  def _ann(self, name):
+    return os.path.join(self.root, "Annotations_Part", f"{name}.mat")
+
+  def __len__(self) -> int:
+    return len(self.items)
+
+  def __repr__(self) -> str:
+    return f"PascalPartTrainParts({self.root!r}, {len(self)} objects and parts)"
+
+  def granularities(self) -> np.ndarray:
+    """[N] float32 granularity of every record, without reading images."""
+    return np.asarray([item[5] for item in self.items], np.float32)
+
+  def __getitem__(self, index) -> dict:
+    name, i, j, cls, part, granularity = self.items[int(index)]
+    image = read_image_uint8(os.path.join(self.root, "JPEGImages", f"{name}.jpg"))
+    _, obj_mask, parts = read_pascalpart_objects(self._ann(name))[i]
+    mask = obj_mask if j < 0 else parts[j][1]
+    if mask.shape != image.shape[:2]:
+      raise ValueError(f"{self._ann(name)}: mask {mask.shape} does not match image {image.shape[:2]}")
+    return {"image": image, "mask": (mask > 0).astype(np.int8), "image_id": name,
+            "object_id": i * 1000 + j + 1, "granularity": np.float32(granularity),
             "class_name": cls, "part_name": part}
