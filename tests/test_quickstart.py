@@ -1,0 +1,108 @@
+"""The shortened quickstart end to end: every stage runs for real and the report states the
+paper's claims with their numbers; the claims themselves are asserted on the shortened run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from graco_jax import quickstart
+
+MODELS = ("SimpleClick", "SimpleClick¶", "GraCo w/ AGG")
+
+
+@pytest.fixture(scope="module")
+def results(quickstart_out):
+  with open(quickstart_out / "results.json", encoding="utf-8") as f:
+    return json.load(f)
+
+
+def test_outputs_written(quickstart_out):
+  for name in ("report.md", "results.json", "iou_vs_clicks.png", "iou_vs_granularity.png",
+               "granularity_strip.png", "optimal_granularity.png", "proposals/meta.json",
+               "object_model/model_config.json", "graco/model_config.json",
+               "simpleclick_parts/model_config.json"):
+    assert (quickstart_out / name).is_file(), name
+  report = (quickstart_out / "report.md").read_text(encoding="utf-8")
+  assert "| GraCo w/ AGG | ViT-tiny |" in report and "SimpleClick¶" in report
+
+
+def test_table_is_consistent(results):
+  s = results["settings"]
+  for name in MODELS:
+    for level in ("objects", "parts"):
+      entry = results["table"][name][level]
+      ious = np.asarray(entry["ious"])
+      n = s["eval_objects"] if level == "objects" else s["eval_parts"]
+      assert ious.shape == (n, s["max_clicks"])
+      assert np.all((ious >= 0) & (ious <= 1))
+      summary = entry["summary"]
+      # NoC@85 recomputed from the per-click IoUs (official semantics).
+      reached = ious >= 0.85
+      noc = np.where(reached.any(1), reached.argmax(1) + 1, s["max_clicks"]).mean()
+      assert summary["noc@85"] == pytest.approx(noc)
+      assert summary["iou@1"] == pytest.approx(ious[:, 0].mean())
+  # GraCo on parts used the per-instance oracle over 0.1..1.0; on objects granularity 1.0.
+  graco = results["table"]["GraCo w/ AGG"]
+  oracle_grid = {round(0.1 * g, 1) for g in range(1, 11)}
+  assert set(np.round(graco["parts"]["granularity"], 1)) <= oracle_grid
+  assert np.allclose(graco["objects"]["granularity"], 1.0)
+  curves = results["iou_vs_granularity"]["parts"]
+  assert len(curves["granularity"]) == 10 and len(curves["miou@1"]) == 10
+
+
+def test_claims_stated_with_numbers(results):
+  claims = results["claims"]
+  assert len(claims) == 3
+  table = results["table"]
+  parts = claims[0]["numbers"]
+  assert parts["GraCo parts NoC@85"] == table["GraCo w/ AGG"]["parts"]["summary"]["noc@85"]
+  assert parts["SimpleClick parts NoC@85"] == table["SimpleClick"]["parts"]["summary"]["noc@85"]
+
+
+# Not shown at toy scale yet: on the shortened run every NoC sits at the 10-click cap (no
+# instance reaches 85% IoU), so the claims cannot separate the models. The report states this
+# with the numbers; the assertion stays as the paper states it, recorded as an expected failure
+# until the toy models are strong enough to show it.
+@pytest.mark.xfail(reason="paper claims not shown at toy scale: NoC saturated at the click cap",
+                   strict=False)
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["parts-fewer-clicks", "objects-within-10pct",
+                                                  "objects-beat-finetune"])
+def test_paper_claim_holds(results, index):
+  claim = results["claims"][index]
+  assert claim["holds"], f"{claim['claim']}: {claim['numbers']}"
+
+
+def test_resume_skips_finished_stages(quickstart_out, quickstart_runner):
+  proc = quickstart_runner(quickstart_out)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert proc.stdout.count("skipped") == 3  # the three training stages
+  with open(quickstart_out / "timings.json", encoding="utf-8") as f:
+    assert "total" in json.load(f)
+
+
+def test_changed_settings_are_refused(tmp_path):
+  settings = quickstart.default_settings("short")
+  quickstart._check_settings(settings, str(tmp_path))  # a first run records its settings
+  settings.pretrain_steps += 1
+  with pytest.raises(ValueError, match="pretrain_steps"):
+    quickstart.run_quickstart(settings, str(tmp_path))
+
+
+def _table(parts, objects85, objects90):
+  """A results table from (SimpleClick, SimpleClick¶, GraCo) NoC values."""
+  table = {}
+  for i, name in enumerate(MODELS):
+    table[name] = {"parts": {"summary": {"noc@85": parts[i]}},
+                   "objects": {"summary": {"noc@85": objects85[i], "noc@90": objects90[i]}}}
+  return table
+
+
+def test_claim_rules():
+  from graco_jax.quickstart_report import claims
+  # GraCo: 6.0 vs 8.0 clicks on parts (75%), objects within 10% and better than SimpleClick¶.
+  verdicts = [c["holds"] for c in claims(_table((8.0, 7.5, 6.0), (2.0, 4.0, 2.2), (3.0, 5.0, 3.3)))]
+  assert verdicts == [True, True, True]
+  # 7.5 of 8.0 is not "clearly fewer"; 2.3 > 1.1 * 2.0; 2.3 == SimpleClick¶ is no win.
+  verdicts = [c["holds"] for c in claims(_table((8.0, 7.0, 7.5), (2.0, 2.3, 2.3), (3.0, 5.0, 3.0)))]
+  assert verdicts == [False, False, False]
