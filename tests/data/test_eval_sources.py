@@ -105,19 +105,7 @@ def test_sbd_val_lists_every_instance(tmp_path):
   assert record["object_id"] == 3
 
 
-def _pascalpart_objects(objects):
-  part_dtype = [("part_name", "O"), ("mask", "O")]
-  obj_dtype = [("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")]
-  arr = np.zeros((1, len(objects)), dtype=obj_dtype)
-  for i, (cls, mask, parts) in enumerate(objects):
-    p = np.zeros((1, len(parts)), dtype=part_dtype)
-    for j, (name, pmask) in enumerate(parts):
-      p[0, j] = (name, pmask)
-    arr[0, i] = (cls, 1, mask, p)
-  return arr
-
-
-def test_pascalpart_lists_parts_of_the_selected_classes(tmp_path):
+def test_pascalpart_lists_parts_of_the_selected_classes(tmp_path, write_pascalpart_annotation):
   _image(str(tmp_path / "JPEGImages" / "2008_000003.jpg"))
   cow = np.zeros((12, 16), np.uint8)
   cow[2:10, 2:12] = 1
@@ -127,11 +115,10 @@ def test_pascalpart_lists_parts_of_the_selected_classes(tmp_path):
   leg[7:10, 9:11] = 1
   person = np.zeros_like(cow)
   person[0:3, 12:16] = 1
-  objects = _pascalpart_objects([("cow", cow, [("head", head), ("lfleg_1", leg)]),
-                                 ("person", person, [("hair", person)])])
   os.makedirs(tmp_path / "Annotations_Part")
-  savemat(tmp_path / "Annotations_Part" / "2008_000003.mat",
-          {"anno": {"imname": "2008_000003", "objects": objects}})
+  write_pascalpart_annotation(tmp_path / "Annotations_Part" / "2008_000003.mat", "2008_000003",
+                              [("cow", cow, [("head", head), ("lfleg_1", leg)]),
+                               ("person", person, [("hair", person)])])
   os.makedirs(tmp_path / "ImageSets" / "Main")
   (tmp_path / "ImageSets" / "Main" / "part_val.txt").write_text("2008_000003\n")
   source = PascalPartSource(str(tmp_path))

@@ -6,26 +6,12 @@ import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
-from scipy.io import savemat
 
 from graco_jax.data import pipeline
 from graco_jax.data.sources.pascalpart import PascalPartTrainParts, part_granularity
 from graco_jax.training.defaults import train_fields
 
 H, W = 24, 32
-
-
-def _objects(objects):
-  """`anno.objects` as the PascalPart .mat files nest it (struct arrays of shape [1, N])."""
-  part_dtype = [("part_name", "O"), ("mask", "O")]
-  obj_dtype = [("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")]
-  arr = np.zeros((1, len(objects)), dtype=obj_dtype)
-  for i, (cls, mask, parts) in enumerate(objects):
-    p = np.zeros((1, len(parts)), dtype=part_dtype)
-    for j, (name, pmask) in enumerate(parts):
-      p[0, j] = (name, pmask)
-    arr[0, i] = (cls, 1, mask, p)
-  return arr
 
 
 def _box(y0, y1, x0, x1):
@@ -52,7 +38,7 @@ EXPECTED = [  # (image, object index, part index or -1, part name, mask, granula
 ]
 
 
-def _write_root(root):
+def _write_root(root, write_annotation):
   annotations = {
       "2008_000001": [("cow", COW, [("head", HEAD), ("body", BODY), ("leg", np.zeros_like(COW)),
                                     ("tail", TAIL)]),
@@ -66,8 +52,7 @@ def _write_root(root):
   for seed, (name, objects) in enumerate(annotations.items()):
     images[name] = np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
     Image.fromarray(images[name]).save(root / "JPEGImages" / f"{name}.jpg")
-    savemat(root / "Annotations_Part" / f"{name}.mat",
-            {"anno": {"imname": name, "objects": _objects(objects)}})
+    write_annotation(root / "Annotations_Part" / f"{name}.mat", name, objects)
   os.makedirs(root / "ImageSets" / "Main")
   (root / "ImageSets" / "Main" / "train.txt").write_text("2008_000001\n2008_000002\n")
   return images
@@ -80,8 +65,8 @@ def test_part_granularity_follows_the_official_rounding():
   assert part_granularity(80, 80) == 1.0
 
 
-def test_train_parts_lists_objects_and_parts_with_granularity(tmp_path):
-  _write_root(tmp_path)
+def test_train_parts_lists_objects_and_parts_with_granularity(tmp_path, write_pascalpart_annotation):
+  _write_root(tmp_path, write_pascalpart_annotation)
   source = PascalPartTrainParts(str(tmp_path))
   assert len(source) == len(EXPECTED)
   assert [(n, i, j) for n, i, j, *_ in source.items] == [(n, i, j) for n, i, j, *_ in EXPECTED]
@@ -102,14 +87,14 @@ def test_train_parts_lists_objects_and_parts_with_granularity(tmp_path):
   assert len(PascalPartTrainParts(str(tmp_path), min_area=12)) == 5  # tail and lwing go
 
 
-def test_missing_train_list_names_the_file(tmp_path):
-  _write_root(tmp_path)
+def test_missing_train_list_names_the_file(tmp_path, write_pascalpart_annotation):
+  _write_root(tmp_path, write_pascalpart_annotation)
   with pytest.raises(FileNotFoundError, match="val.txt"):
     PascalPartTrainParts(str(tmp_path), split="val")
 
 
-def test_gcl_gt_part_reads_a_pascalpart_root(tmp_path):
-  _write_root(tmp_path)
+def test_gcl_gt_part_reads_a_pascalpart_root(tmp_path, write_pascalpart_annotation):
+  _write_root(tmp_path, write_pascalpart_annotation)
   config = ml_collections.ConfigDict()
   config.model = {"crop_size": (32, 32)}
   train_fields(config)
