@@ -43,6 +43,17 @@ def synthetic_batch(batch_size, height, width, capacity, seed=0):
           "granularity": np.ones(batch_size, np.float32)}
 
 
+def samples_per_second(step, carry, steps, batch_size):
+  """Times `carry = step(carry, key)` over `steps` calls after one warm-up (compiling) call;
+  returns (samples/s, the last carry), since steps may donate their inputs."""
+  carry = jax.block_until_ready(step(carry, jax.random.PRNGKey(0)))
+  start = time.perf_counter()
+  for i in range(steps):
+    carry = step(carry, jax.random.PRNGKey(i + 1))
+  jax.block_until_ready(carry)
+  return steps * batch_size / (time.perf_counter() - start), carry
+
+
 def matmul_peak(dtype, n, repeats=10):
   a = jnp.ones((n, n), dtype)
   f = jax.jit(lambda x: x @ x)
@@ -102,13 +113,8 @@ def main():
   update = step_lib.jit_update_fn(step_lib.make_update_fn(config, tx, trainable), state, mesh,
                                   batch)
   compiled = update.lower(state, batch, jax.random.PRNGKey(0)).compile()
-  state, m = update(state, batch, jax.random.PRNGKey(0))
-  jax.block_until_ready(m)
-  t = time.perf_counter()
-  for i in range(args.steps):
-    state, m = update(state, batch, jax.random.PRNGKey(i + 1))
-  jax.block_until_ready(m)
-  ours = args.steps * batch_size / (time.perf_counter() - t)
+  ours, (state, _) = samples_per_second(lambda carry, key: update(carry[0], batch, key),
+                                       (state, None), args.steps, batch_size)
 
   # Reference: inference forwards jitted, clicks placed on the host in between.
   model = step_lib.training_model(config)
@@ -155,16 +161,11 @@ def main():
     return grad_step(params, opt_state, image, jnp.asarray(labels), clicks, jnp.asarray(prev),
                      granularity, key)
 
-  params, opt_state = reference_step(params, opt_state, jax.random.PRNGKey(0))
   empty = ClickSet(jnp.asarray(host_batch["coords"]), jnp.asarray(host_batch["is_positive"]),
                    jnp.asarray(host_batch["valid"]))
-  infer(params, image, empty, jnp.zeros((batch_size, height, width, 1)), granularity)
-  jax.block_until_ready(params)
-  t = time.perf_counter()
-  for i in range(args.steps):
-    params, opt_state = reference_step(params, opt_state, jax.random.PRNGKey(i + 1))
-  jax.block_until_ready(params)
-  reference = args.steps * batch_size / (time.perf_counter() - t)
+  infer(params, image, empty, jnp.zeros((batch_size, height, width, 1)), granularity)  # compile
+  reference, (params, opt_state) = samples_per_second(
+      lambda carry, key: reference_step(*carry, key), (params, opt_state), args.steps, batch_size)
 
   # FLOPs: training forward+backward (step without clicks) + expected inference forwards.
   no_click = config.copy_and_resolve_references()
