@@ -1,4 +1,4 @@
-"""Both notebooks execute on the shortened quickstart's output, so they never rot."""
+"""Both notebooks execute on the quickstart's output, so they never rot."""
 
 import pathlib
 

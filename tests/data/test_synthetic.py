@@ -1,5 +1,7 @@
 """The synthetic part world: determinism, a true hierarchy, records of the shared contract."""
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -124,3 +126,14 @@ def test_source_levels_and_errors():
     synthetic.SyntheticScenes("dev")
   with pytest.raises(IndexError, match="out of range"):
     synthetic.SyntheticScenes("val", num_images=3)[3]
+
+
+def test_scene_cache_returns_the_generated_scene():
+  scenes = synthetic.SyntheticScenes("train", num_images=4, seed=3, cache_scenes=2)
+  for index in (0, 1, 0, 2, 3, 1):  # hits and evictions
+    got, want = scenes[index], synthetic.generate_scene(3, "train", index)
+    assert np.array_equal(got.image, want.image) and np.array_equal(got.masks, want.masks)
+    assert got.nodes == want.nodes
+  assert not scenes[0].image.flags.writeable  # the cached image is shared, never written
+  clone = pickle.loads(pickle.dumps(scenes))  # grain worker processes get their own cache
+  assert np.array_equal(clone[2].masks, synthetic.generate_scene(3, "train", 2).masks)

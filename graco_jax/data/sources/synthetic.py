@@ -1,6 +1,6 @@
 """A part-structured synthetic world: the dataset that needs no download.
 
-Every image holds a few objects on a cluttered, textured background. Each object is a
+Every image holds one to three objects on a cluttered, textured background. Each object is a
 hierarchy: object (level 0) -> parts (level 1) -> sub-parts (level 2), built from three
 templates (critter, plant, vehicle) with thin parts (legs, tail, stem, antenna), detached parts
 (leaves, antenna beacon), sub-parts that differ from their part in colour, texture and shading,
@@ -315,15 +315,30 @@ def _layout(seed, split, index, height, width, max_objects):
   size = min(height, width) / 128.0
   leaf_owner = np.full((height, width), -1, np.int32)
   leaves, structure, placements = [], [], []
-  # Objects sit in distinct cells of a jittered 2x2 grid (in random order), large enough that
-  # neighbours overlap: occlusion without one object hiding another entirely.
-  n_objects = int(rng.integers(min(2, max_objects), max_objects + 1))
-  cells = rng.permutation(4)[:n_objects]
+  # One to `max_objects` objects, larger when fewer, so that a patch-16 ViT at 128 px sees
+  # every object across 5-9 tokens (thin parts stay a few pixels wide): one object near the
+  # centre, two in diagonal cells, three in cells of a jittered 2x2 grid. Neighbours overlap:
+  # occlusion without one object hiding another entirely.
+  n_objects = int(rng.integers(1, max_objects + 1))
+  centre_jitter = 0.08
+  if n_objects == 1:
+    cells = [None]
+  elif n_objects == 2:
+    diagonal = int(rng.integers(2))
+    cells = [0, 3] if diagonal == 0 else [1, 2]
+  else:
+    cells = list(rng.permutation(4)[:n_objects])
+  scale = {1: (2.0, 2.5), 2: (1.6, 2.0)}.get(n_objects, (1.25, 1.6))
   for obj, cell in enumerate(cells):
     template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
-    s = size * rng.uniform(1.2, 1.7)  # an object spans 4-7 patches of a patch-16 ViT at 128 px
-    cy = height * (0.3 + 0.4 * (cell // 2)) + rng.uniform(-0.1, 0.1) * height
-    cx = width * (0.3 + 0.4 * (cell % 2)) + rng.uniform(-0.1, 0.1) * width
+    s = size * rng.uniform(*scale)
+    if cell is None:
+      cy, cx = 0.5 * height, 0.5 * width
+    else:
+      cy = height * (0.3 + 0.4 * (cell // 2))
+      cx = width * (0.3 + 0.4 * (cell % 2))
+    cy += rng.uniform(-centre_jitter, centre_jitter) * height
+    cx += rng.uniform(-centre_jitter, centre_jitter) * width
     names = []
     for p, (part_name, subparts) in enumerate(_TEMPLATE_FNS[template](rng, yy, xx, cy, cx, s)):
       names.append((part_name, [n for n, _ in subparts] if len(subparts) > 1 else []))
@@ -372,6 +387,10 @@ def generate_scene(seed: int, split: str, index: int, height: int = 128, width: 
   """
   layout = _layout(seed, split, index, height, width, max_objects)
   image = _render(seed, split, index, *layout) if with_image else None
+  return _scene_from_layout(split, index, image, layout)
+
+
+def _scene_from_layout(split, index, image, layout) -> Scene:
   return _build_scene(f"synthetic-{split}-{index:06d}", image, *layout[:3])
 
 
@@ -421,7 +440,7 @@ class SyntheticScenes(grain.RandomAccessDataSource):
   """Random access to whole scenes: the per-image ground truth for tests, AGG and reports."""
 
   def __init__(self, split: str = "train", num_images: int = 1000, image_size=(128, 128),
-               seed: int = 0, max_objects: int = 3):
+               seed: int = 0, max_objects: int = 3, cache_scenes: int = 2048):
     _rng(seed, split, 0, 0)  # validates the split
     if num_images < 1:
       raise ValueError(f"num_images must be positive, got {num_images}")
@@ -431,9 +450,26 @@ class SyntheticScenes(grain.RandomAccessDataSource):
     if min(self.height, self.width) < 48:
       raise ValueError(f"synthetic images need at least 48 pixels a side, got {image_size}")
     self.max_objects = int(max_objects)
+    # Rendering is ~90% of a scene's cost and training revisits every scene once an epoch:
+    # keep the rendered image and the geometry (~80 KB a scene at 128 px), not the masks.
+    self.cache_scenes = max(int(cache_scenes), 0)
+    self._generate = functools.lru_cache(maxsize=self.cache_scenes)(self._render_scene)
+
+  def __getstate__(self):  # grain worker processes get an empty cache
+    return {k: v for k, v in self.__dict__.items() if k != "_generate"}
+
+  def __setstate__(self, state):
+    self.__dict__.update(state)
+    self._generate = functools.lru_cache(maxsize=self.cache_scenes)(self._render_scene)
 
   def __len__(self) -> int:
     return self.num_images
+
+  def _render_scene(self, index: int) -> tuple:
+    layout = _layout(self.seed, self.split, index, self.height, self.width, self.max_objects)
+    image = _render(self.seed, self.split, index, *layout)
+    image.setflags(write=False)  # shared by every later read of this scene
+    return image, (layout[0].astype(np.int16),) + tuple(layout[1:])
 
   def __getitem__(self, index) -> Scene:
     return self.scene(index)
@@ -442,8 +478,11 @@ class SyntheticScenes(grain.RandomAccessDataSource):
     index = int(index)
     if not 0 <= index < self.num_images:
       raise IndexError(f"scene {index} out of range for {self.num_images} {self.split} scenes")
-    return generate_scene(self.seed, self.split, index, self.height, self.width,
-                          self.max_objects, with_image)
+    if not with_image:
+      return generate_scene(self.seed, self.split, index, self.height, self.width,
+                            self.max_objects, with_image=False)
+    image, layout = self._generate(index)
+    return _scene_from_layout(self.split, index, image, layout)
 
   def __repr__(self) -> str:
     return (f"SyntheticScenes(split={self.split!r}, num_images={self.num_images}, "
