@@ -228,9 +228,9 @@ def stage_parts_ft(s, out):
 def _eval_set(s, level, limit):
   """`limit` held-out instances of `level`, spread evenly over the val images (parts of at
   least `eval_min_part_area` pixels)."""
-  min_area = s.eval_min_part_area if level == "part" else 20
+  min_area = {"min_area": s.eval_min_part_area} if level == "part" else {}
   source = SyntheticSource(level, "val", s.val_images, (s.image_size, s.image_size), s.seed,
-                           min_area=min_area)
+                           **min_area)
   pick = np.unique(np.linspace(0, len(source) - 1, min(limit, len(source))).round().astype(int))
   records = [source[int(i)] for i in pick]
   return records

@@ -27,6 +27,13 @@ def test_outputs_written(quickstart_out):
   assert "| GraCo w/ AGG | ViT-tiny |" in report and "SimpleClick¶" in report
 
 
+def test_report_flags_a_bound_the_click_cap_makes_vacuous(quickstart_out, results):
+  report = (quickstart_out / "report.md").read_text(encoding="utf-8")
+  bound = 1.1 * results["table"]["SimpleClick"]["objects"]["summary"]["noc@90"]
+  vacuous = bound >= results["settings"]["max_clicks"]
+  assert ("only NoC@85 can fail it" in report) == vacuous
+
+
 def test_table_is_consistent(results):
   s = results["settings"]
   for name in MODELS:
