@@ -46,7 +46,10 @@ def default_settings() -> ml_collections.ConfigDict:
       "pretrain_steps": 2000,
       "pretrain_lr": 1e-3,
       "gcl_steps": 800,
-      "gcl_lr": 1e-3,
+      # LoRA + granularity embedding are ~1% of the parameters; at 1e-3 the embedding barely
+      # moves in 800 steps (IoU@1 on objects 0.36 at g=0.1 vs 0.42 at g=1.0), at 3e-3 it
+      # controls the mask (0.09 vs 0.59).
+      "gcl_lr": 3e-3,
       "parts_ft_steps": 600,
       "parts_ft_lr": 1e-3,
       "agg_images": 300,  # training images whose objects AGG parses
