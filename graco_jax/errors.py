@@ -1,0 +1,15 @@
+"""The user's mistakes, as exception types the CLI reports in one line (no traceback).
+
+Anything raised as (a subclass of) `InputError` is the user's to fix: a bad path, an unreadable or
+unsafe file, a bad click, a bad config override, a missing dataset folder. Everything else is a
+bug and keeps its traceback. The classes also derive from the builtin type a caller would expect
+(`ValueError`, `FileNotFoundError`), so existing `except ValueError` code keeps working.
+"""
+
+
+class InputError(ValueError):
+  """Bad input from the user: the message says what is wrong and, where it can, what to do."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+  """A file or folder the user named does not exist."""
