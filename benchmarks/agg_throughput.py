@@ -11,6 +11,7 @@ Prints one JSON object (proposals/s of both designs and their ratio).
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -29,13 +30,13 @@ from graco_jax.data.pipeline import SceneInstances
 from graco_jax.data.sources.synthetic import SyntheticScenes
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.model import create_model, init_params, model_config
-from graco_jax.predictor import make_predict_fn
+from graco_jax import predictor as predictor_lib
 
 
 def host_loop(config, model, variables, source, instances):
   """The one-instance design; returns the number of proposals made."""
   size = config.input_size
-  predict = jax.jit(make_predict_fn(model, variables))
+  predict = jax.jit(functools.partial(predictor_lib.plain(model.apply).probs, variables))
   count = 0
   for index, (source_index, object_id) in enumerate(instances):
     record = source[source_index]
@@ -108,9 +109,9 @@ def main(argv=None):
   with tempfile.TemporaryDirectory() as tmp:
     instances = gen.instance_list(source, tmp)[:args.instances]
     # Warm-up (compilation) on one batch, then the timed run on a fresh store.
-    gen.generate(config, (mc, variables), source, os.path.join(tmp, "warm"), mesh=mesh,
+    gen.generate(config, predictor_lib.plain(create_model(mc).apply, variables), source, os.path.join(tmp, "warm"), mesh=mesh,
                  progress=False, limit=args.batch_size)
-    summary = gen.generate(config, (mc, variables), source, os.path.join(tmp, "run"), mesh=mesh,
+    summary = gen.generate(config, predictor_lib.plain(create_model(mc).apply, variables), source, os.path.join(tmp, "run"), mesh=mesh,
                            progress=False, limit=args.instances)
     engine_s = summary["seconds"]  # the batch loop, without the summary PNGs
     engine_n = summary["num_proposals"]

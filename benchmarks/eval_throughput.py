@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from graco_jax import config_utils, parallel
-from graco_jax.evaluation import noc, zoom
+from graco_jax import config_utils, parallel, predictor as predictor_lib
+from graco_jax.evaluation import noc
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.model import create_model, init_params
 
@@ -105,8 +105,8 @@ def main():
   variables = init_params(model_config, jax.random.PRNGKey(0))
   mesh = parallel.make_mesh()
   variables = jax.device_put(variables, parallel.replicated(mesh))
-  predictor = zoom.make_model_predictor(
-      model, variables, target_size=(ev.target_size, ev.target_size), with_flip=ev.with_flip,
+  predictor = predictor_lib.zoom_in_flip(
+      model.apply, variables, target_size=(ev.target_size, ev.target_size), with_flip=ev.with_flip,
       expansion_ratio=ev.expansion_ratio, min_crop_size=ev.min_crop_size)
   granularity = 0.5 if model_config.use_granularity else None
   if args.grabcut:

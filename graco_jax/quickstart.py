@@ -203,7 +203,6 @@ def agg_config(s):
 
 
 def stage_agg(s, out):
-  from graco_jax import checkpoints
   from graco_jax.agg.generate import generate
   from graco_jax.data.pipeline import build_source
   print("[2/5] AGG: proposals from the object-level model on the training objects")
@@ -211,7 +210,7 @@ def stage_agg(s, out):
   source = build_source(data_config)
   # The objects of the first `agg_images` training images (instances are in image order).
   limit = sum(1 for i in range(len(source)) if source.locate(i)[0] < s.agg_images)
-  predictor = checkpoints.load_for_inference(os.path.join(out, "object_model"))
+  _, predictor = _model(out, "SimpleClick")
   summary = generate(agg_config(s), predictor, source, os.path.join(out, "proposals"),
                      data_config=data_config, progress=s.progress, limit=limit)
   write_object_store(source, data_config, os.path.join(out, "objects_store"), limit)
@@ -244,19 +243,11 @@ WORKDIRS = {"SimpleClick": "object_model", "SimpleClick¶": "simpleclick_parts",
 
 
 def _model(out, name):
-  """(model_config, evaluation Predictor) of a trained model. The parameters travel as a jit
-  argument, so models of one architecture share one compiled click loop."""
-  from graco_jax import checkpoints
-  from graco_jax.evaluation.noc import Predictor
-  from graco_jax.model import create_model
+  """(model_config, plain Predictor) of a trained model: the quickstart's images are the crop
+  size. Predictors are equal for equal architectures, so the models share one compiled loop."""
+  from graco_jax import checkpoints, predictor
   model_config, variables = checkpoints.load_for_inference(os.path.join(out, WORKDIRS[name]))
-  model = create_model(model_config)
-
-  def apply(variables, images, clicks, prev_probs, granularity, state):
-    return jax.nn.sigmoid(model.apply(variables, images, clicks, prev_probs, granularity)), state
-
-  return model_config, Predictor(init=lambda variables, images, sizes: (), apply=apply,
-                                 variables=variables)
+  return model_config, predictor.for_model(model_config, variables, "plain")
 
 
 def _protocol(predictor, records, desc, progress, **kwargs):

@@ -1,8 +1,9 @@
 """`graco-jax segment`: one image, a few clicks and a granularity -> a mask PNG.
 
 Clicks are applied one after another, each prediction becoming the previous mask of the next,
-as an annotator would use the tool. The image is resized to the model's crop for inference and
-the probabilities are resized back.
+as an annotator would use the tool, through the evaluation protocol's predictor (zoom-in on the
+object after the first click, horizontal-flip averaging: `predictor.zoom_in_flip`). For the same
+clicks and granularity the mask equals the one `run_click_protocol` scores.
 """
 
 import argparse
@@ -12,12 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from graco_jax import config_utils
+from graco_jax import config_utils, predictor as predictor_lib
 from graco_jax.data import image_io
 from graco_jax.interaction.clicks import add_click, empty_clicks
-from graco_jax.model import create_model, init_params
-from graco_jax.model.resize import resize_bilinear
-from graco_jax.predictor import make_predict_fn
+from graco_jax.model import init_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,24 +59,22 @@ def check_clicks(clicks, height: int, width: int) -> None:
       raise ValueError(f"click ({y}, {x}) lies outside the {height}x{width} image")
 
 
-def segment_image(model_config, params, image: np.ndarray, clicks, granularity=None):
-  """Returns foreground probabilities [H, W] after applying `clicks` [(y, x, positive)] in order."""
+def segment_image(predictor, image: np.ndarray, clicks, granularity=None):
+  """Returns foreground probabilities [H, W] after applying `clicks` [(y, x, positive)] in order.
+
+  image: [H, W, 3] float in [0, 1]; predictor: a `Predictor` (its variables travel with it).
+  """
   height, width, _ = image.shape
   check_clicks(clicks, height, width)
-  crop_h, crop_w = model_config.crop_size
-  model = create_model(model_config)
-  predict_fn = jax.jit(make_predict_fn(model, params))
-  resized = resize_bilinear(jnp.asarray(image)[None], (crop_h, crop_w), align_corners=True)
-  scale_y = (crop_h - 1) / max(height - 1, 1)
-  scale_x = (crop_w - 1) / max(width - 1, 1)
+  images = jnp.asarray(image, jnp.float32)[None]
+  state = predictor.init(images, jnp.asarray([[height, width]], jnp.int32))
   click_set = empty_clicks(1, max(len(clicks), 1))
-  prev = jnp.zeros((1, crop_h, crop_w, 1), jnp.float32)
+  probs = jnp.zeros((1, height, width, 1), jnp.float32)
   gra = None if granularity is None else jnp.asarray([granularity], jnp.float32)
   for y, x, positive in clicks:
-    click_set = add_click(click_set, jnp.asarray([round(y * scale_y)]),
-                          jnp.asarray([round(x * scale_x)]), jnp.asarray([positive]))
-    prev = predict_fn(resized, click_set, prev, gra)
-  probs = resize_bilinear(prev, (height, width), align_corners=True)
+    click_set = add_click(click_set, jnp.asarray([y]), jnp.asarray([x]), jnp.asarray([positive]))
+    probs, state = predictor_lib.predict_step(predictor.variables, images, click_set, probs, gra,
+                                              state, predictor=predictor.static())
   return np.asarray(probs[0, ..., 0])
 
 
@@ -100,7 +97,8 @@ def run(args) -> int:
   if not args.image:
     image_io.write_png(os.path.join(os.path.dirname(os.path.abspath(args.out)), "input.png"),
                        np.round(image * 255))
-  probs = segment_image(model_config, params, image, clicks, args.granularity)
+  probs = segment_image(predictor_lib.for_model(model_config, params), image, clicks,
+                        args.granularity)
   mask = probs > args.threshold
   image_io.write_png(args.out, mask.astype(np.uint8) * 255)
   print(f"wrote {args.out}: {int(mask.sum())} of {mask.size} pixels foreground "

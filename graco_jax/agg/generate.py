@@ -19,13 +19,11 @@ on device or host count, and a resumed run (instances already in the store are s
 is recomputed only for its missing instances) writes the same proposals as an uninterrupted one.
 """
 
-import dataclasses
 import functools
 import io
 import json
 import os
 import time
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +36,7 @@ from tqdm import tqdm
 from graco_jax import parallel
 from graco_jax.agg import engine, granularity as gran_lib, postprocess, store
 from graco_jax.data.image_io import atomic_write_bytes
-from graco_jax.predictor import make_predict_fn
+from graco_jax import predictor as predictor_lib
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -60,35 +58,6 @@ def default_config() -> ml_collections.ConfigDict:
       "predict_granularity": None,  # a value in (0, 1] when the engine model is a GraCo model
       "seed": 0,
   })
-
-
-@dataclasses.dataclass(frozen=True)
-class _PlainPredictor:
-  """A predict_fn without variables; hashable (by the function) so compilations are reused."""
-  predict_fn: Callable
-
-  def __call__(self, variables, images, clicks, prev_probs, granularity):
-    del variables
-    return self.predict_fn(images, clicks, prev_probs, granularity)
-
-
-@dataclasses.dataclass(frozen=True)
-class _ModelPredictor:
-  """A segmenter from its model config (as JSON, hashable), applied to the variables given."""
-  model_config_json: str
-
-  def __call__(self, variables, images, clicks, prev_probs, granularity):
-    from graco_jax.model import create_model
-    model = create_model(ml_collections.ConfigDict(json.loads(self.model_config_json)))
-    return make_predict_fn(model, variables)(images, clicks, prev_probs, granularity)
-
-
-def _as_predictor(predictor):
-  """(predict(variables, ...), variables) from a predict_fn or (model_config, variables)."""
-  if callable(predictor):
-    return _PlainPredictor(predictor), {}
-  model_config, variables = predictor
-  return _ModelPredictor(json.dumps(model_config.to_dict(), sort_keys=True)), variables
 
 
 def _resize_image(image, size):
@@ -152,7 +121,7 @@ def _click_region_at(region, size):
 @functools.partial(jax.jit, static_argnames=("predict", "max_iters", "threshold"))
 def _loop_step(predict, variables, images, objects, keys, num_iters, min_area, distance,
                granularity, *, max_iters, threshold):
-  predict_fn = functools.partial(predict, variables)
+  predict_fn = functools.partial(predict.probs, variables)
   return engine.loop_simulation(predict_fn, images, objects, keys, num_iters, min_area,
                                 max_iters=max_iters, min_click_distance=distance,
                                 threshold=threshold, granularity=granularity)[0]
@@ -160,7 +129,7 @@ def _loop_step(predict, variables, images, objects, keys, num_iters, min_area, d
 
 @functools.partial(jax.jit, static_argnames=("predict",))
 def _semantic_step(predict, variables, images, regions, prev, keys, granularity):
-  return engine.semantic_probs(functools.partial(predict, variables), images, regions, prev, keys,
+  return engine.semantic_probs(functools.partial(predict.probs, variables), images, regions, prev, keys,
                                granularity)
 
 
@@ -316,7 +285,8 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
 
   Args:
     config: AGG ConfigDict (`default_config()` fields).
-    predictor: a predict_fn, or (model_config, variables) of a segmenter.
+    predictor: a plain `Predictor` (e.g. `predictor.plain(model.apply, variables)`), or a
+      stateless probabilities function `predict_fn(images, clicks, prev_probs, granularity)`.
     source: records in the shared dataset format: one instance per record ('mask' 1 marks
       the object) or one image per record with an 'instances' label map (see instance_list).
     out_dir: the store directory; existing chunks are kept and their instances skipped.
@@ -356,8 +326,9 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
   instances = instance_list(source, out_dir, progress and host == 0)
   num_instances = len(instances) if limit is None else min(limit, len(instances))
   done = store.read_done(out_dir)
-  predict, variables = _as_predictor(predictor)
-  variables = jax.device_put(variables, parallel.replicated(mesh))
+  predictor = predictor_lib.as_predictor(predictor)
+  predict = predictor.static()
+  variables = jax.device_put(predictor.variables, parallel.replicated(mesh))
   batches = [b for b in range(-(-num_instances // batch))
              if not all(i in done for i in range(b * batch, min((b + 1) * batch, num_instances)))]
   if max_batches is not None:
@@ -486,7 +457,9 @@ def run(args) -> int:
   model_config, variables = load_for_inference(args.checkpoint)
   if config.agg.input_size is None:
     config.agg.input_size = int(model_config.crop_size[0])
-  summary = generate(config.agg, (model_config, variables), source, args.out,
+  from graco_jax.model import create_model
+  predictor = predictor_lib.plain(create_model(model_config).apply, variables)
+  summary = generate(config.agg, predictor, source, args.out,
                      data_config=config.data, progress=not args.no_progress, limit=args.limit)
   print(json.dumps(summary, indent=2))
   return 0

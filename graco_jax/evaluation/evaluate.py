@@ -17,9 +17,9 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from graco_jax import config_utils, parallel
+from graco_jax import config_utils, parallel, predictor as predictor_lib
 from graco_jax.data.image_io import atomic_write_bytes
-from graco_jax.evaluation import noc, report, zoom
+from graco_jax.evaluation import noc, report
 from graco_jax.model import create_model, init_params
 
 
@@ -136,8 +136,8 @@ def run(args) -> int:
   for name in ev.datasets:
     source = make_source(name, ev.paths.get(name, ""))
     size = ev.davis_target_size if name == "DAVIS" else ev.target_size
-    predictor = zoom.make_model_predictor(
-        model, variables, target_size=(size, size), with_flip=ev.with_flip,
+    predictor = predictor_lib.zoom_in_flip(
+        model.apply, variables, target_size=(size, size), with_flip=ev.with_flip,
         expansion_ratio=ev.expansion_ratio, min_crop_size=ev.min_crop_size)
     target_iou = None if ev.iou_analysis else (
         ev.part_target_iou if name in report.PART_DATASETS else ev.target_iou)

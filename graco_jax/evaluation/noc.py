@@ -17,147 +17,125 @@ Official semantics kept (isegm/inference/evaluation.py, clicker.py, utils.py):
 """
 
 import functools
-from typing import Any, Callable, NamedTuple
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from graco_jax import parallel
-from graco_jax.interaction.clicks import add_click, empty_clicks
+from graco_jax.interaction.clicks import ClickSet, add_click, empty_clicks
 from graco_jax.interaction.simulate import next_click_eval
+from graco_jax.predictor import Predictor, as_predictor
 
 ORACLE_GRANULARITIES = tuple(round(0.1 * g, 1) for g in range(1, 11))
 
 
-class Predictor(NamedTuple):
-  """A predictor with per-instance state kept across clicks (e.g. the zoom-in box).
-
-  init(variables, images [B,H,W,3], sizes [B,2] int32 valid (h, w)) -> state pytree
-  apply(variables, images, clicks, prev_probs [B,H,W,1], granularity [B] | None, state)
-    -> (probs [B,H,W,1], state)
-  `variables` travel as a jit argument (replicated), not as constants baked into the program.
-  Every leaf of the state has the batch as its leading axis (an instance that reached its
-  target keeps its state under a per-instance mask).
-  """
-  init: Callable
-  apply: Callable
-  variables: Any = ()
+@flax.struct.dataclass
+class ClickLoopState:
+  """The carry of one granularity's click loop; every field is batch-leading."""
+  clicks: ClickSet
+  probs: jax.Array  # [B, H, W, 1] float32, the previous prediction
+  pred_mask: jax.Array  # [B, H, W] bool
+  active: jax.Array  # [B] bool: still clicking
+  inter: jax.Array  # [B] int32, IoU counts of the last prediction
+  union: jax.Array  # [B] int32
+  predictor_state: object  # the predictor's per-instance state (zoom-in box)
+  min_num: jax.Array  # [B] int32: fewest clicks any granularity needed so far (oracle)
 
 
-def as_predictor(predict_fn) -> Predictor:
-  """Wraps a stateless `predict_fn(images, clicks, prev_probs, granularity)` as a Predictor."""
-  if isinstance(predict_fn, Predictor):
-    return predict_fn
-  return Predictor(
-      init=lambda variables, images, sizes: (),
-      apply=lambda variables, images, clicks, prev, gra, state: (
-          predict_fn(images, clicks, prev, gra), state),
-  )
+@flax.struct.dataclass
+class Trace:
+  """Per granularity and click: IoU counts and the click placed, [B, G, max_clicks]."""
+  inter: jax.Array
+  union: jax.Array
+  y: jax.Array
+  x: jax.Array
+  positive: jax.Array
+  click_index: jax.Array  # [B, G]: index of the last click before the stop
 
 
-def _iou_counts(pred_mask, gt, not_ignore):
+def iou_counts(pred_mask, gt, not_ignore):
+  """Intersection and union pixel counts over non-ignored pixels: [B, H, W] -> ([B], [B]) int32."""
   inter = jnp.sum(pred_mask & gt & not_ignore, axis=(1, 2), dtype=jnp.int32)
   union = jnp.sum((pred_mask | gt) & not_ignore, axis=(1, 2), dtype=jnp.int32)
   return inter, union
 
 
-def _protocol_program(predictor: Predictor, max_clicks, pred_thr, target_iou, num_granularities,
-                      use_granularity):
-  """Builds f(variables, images, gt, not_ignore, in_image, sizes, granularities [B, G]) -> dict.
-
-  Runs G granularities one after the other (G = 1 outside the oracle), max_clicks clicks each.
-  """
+def _protocol_program(variables, images, gt, not_ignore, in_image, sizes, granularities, *,
+                      predictor: Predictor, max_clicks, pred_thr, target_iou, use_granularity):
+  """The click protocol of one batch for G granularities one after the other (G = 1 outside
+  the oracle), max_clicks clicks each; returns a `Trace`."""
   target = jnp.inf if target_iou is None else target_iou
+  batch, height, width = gt.shape
+  num_granularities = granularities.shape[1]
 
-  def program(variables, images, gt, not_ignore, in_image, sizes, granularities):
-    batch, height, width = gt.shape
-    pstate = predictor.init(variables, images, sizes)
-    min_num = jnp.full((batch,), max_clicks + 1, jnp.int32)  # official `min_num = 100`
-    trace = dict(
-        inter=jnp.zeros((batch, num_granularities, max_clicks), jnp.int32),
-        union=jnp.zeros((batch, num_granularities, max_clicks), jnp.int32),
-        y=jnp.full((batch, num_granularities, max_clicks), -1, jnp.int32),
-        x=jnp.full((batch, num_granularities, max_clicks), -1, jnp.int32),
-        positive=jnp.zeros((batch, num_granularities, max_clicks), bool),
-        click_index=jnp.zeros((batch, num_granularities), jnp.int32),
-    )
+  def keep(active, new, old):
+    return jax.tree.map(
+        lambda n, o: jnp.where(active.reshape((batch,) + (1,) * (n.ndim - 1)), n, o), new, old)
 
-    def one_granularity(g, carry):
-      pstate, min_num, trace = carry
-      gra = granularities[:, g] if use_granularity else None
+  def one_click(g, k, state: ClickLoopState, trace: Trace):
+    gra = granularities[:, g] if use_granularity else None
+    active = state.active
+    y, x, positive = next_click_eval(state.pred_mask, gt, not_ignore, state.clicks)
+    clicks = add_click(state.clicks, y, x, positive, where=active)
+    probs, pstate = predictor.apply(variables, images, clicks, state.probs, gra,
+                                    state.predictor_state)
+    probs = jnp.where(in_image[..., None], probs.astype(jnp.float32), 0.0)
+    pred_mask = probs[..., 0] > pred_thr
+    inter, union = iou_counts(pred_mask, gt, not_ignore)
+    state = keep(active, state.replace(clicks=clicks, probs=probs, pred_mask=pred_mask,
+                                       predictor_state=pstate, inter=inter, union=union), state)
+    at = (slice(None), g, k)
+    trace = trace.replace(
+        y=trace.y.at[at].set(jnp.where(active, y, -1)),
+        x=trace.x.at[at].set(jnp.where(active, x, -1)),
+        positive=trace.positive.at[at].set(active & positive),
+        click_index=trace.click_index.at[:, g].set(jnp.where(active, k, trace.click_index[:, g])))
+    iou = state.inter.astype(jnp.float32) / state.union.astype(jnp.float32)
+    reached = active & (iou >= target)
+    stopped = reached | (active & (k + 1 > state.min_num))
+    return state.replace(active=active & ~stopped,
+                         min_num=jnp.where(reached, jnp.minimum(state.min_num, k + 1),
+                                           state.min_num)), trace
 
-      def one_click(k, state):
-        clicks, probs, pred_mask, active, last, pstate, trace = state
-        y, x, positive = next_click_eval(pred_mask, gt, not_ignore, clicks)
-        new_clicks = add_click(clicks, y, x, positive, where=active)
-        new_probs, new_pstate = predictor.apply(variables, images, new_clicks, probs, gra, pstate)
-        new_probs = jnp.where(in_image[..., None], new_probs.astype(jnp.float32), 0.0)
-        new_mask = new_probs[..., 0] > pred_thr
-        inter, union = _iou_counts(new_mask, gt, not_ignore)
-        keep = lambda new, old: jnp.where(
-            active.reshape((batch,) + (1,) * (new.ndim - 1)), new, old)
-        clicks = jax.tree.map(keep, new_clicks, clicks)
-        probs = keep(new_probs, probs)
-        pred_mask = keep(new_mask, pred_mask)
-        pstate = jax.tree.map(keep, new_pstate, pstate)
-        inter, union = keep(inter, last[0]), keep(union, last[1])
-        at = (slice(None), g, k)
-        trace = dict(
-            trace,
-            inter=trace["inter"].at[at].set(inter),
-            union=trace["union"].at[at].set(union),
-            y=trace["y"].at[at].set(jnp.where(active, y, -1)),
-            x=trace["x"].at[at].set(jnp.where(active, x, -1)),
-            positive=trace["positive"].at[at].set(active & positive),
-            click_index=trace["click_index"].at[:, g].set(
-                jnp.where(active, k, trace["click_index"][:, g])),
-        )
-        iou = inter.astype(jnp.float32) / union.astype(jnp.float32)
-        reached = active & (iou >= target)
-        stopped = reached | (active & (k + 1 > min_num))
-        return (clicks, probs, pred_mask, active & ~stopped, (inter, union), pstate, trace,
-                reached)
+  def click_step(g, k, carry):
+    state, trace = carry
+    # Once every instance of the batch has stopped the model is skipped; IoUs repeat.
+    state, trace = jax.lax.cond(jnp.any(state.active), functools.partial(one_click, g, k),
+                                lambda s, t: (s, t), state, trace)
+    at = (slice(None), g, k)
+    return state, trace.replace(inter=trace.inter.at[at].set(state.inter),
+                                union=trace.union.at[at].set(state.union))
 
-      def all_stopped(k, state):
-        """Every instance of the batch has stopped: record the repeated IoUs, skip the model."""
-        clicks, probs, pred_mask, active, last, pstate, trace = state
-        at = (slice(None), g, k)
-        trace = dict(trace, inter=trace["inter"].at[at].set(last[0]),
-                     union=trace["union"].at[at].set(last[1]))
-        return (*state[:-1], trace, jnp.zeros_like(active))
+  def one_granularity(g, carry):
+    pstate, min_num, trace = carry
+    state = ClickLoopState(
+        clicks=empty_clicks(batch, max_clicks),
+        probs=jnp.zeros((batch, height, width, 1), jnp.float32),
+        pred_mask=jnp.zeros((batch, height, width), bool), active=jnp.ones((batch,), bool),
+        inter=jnp.zeros((batch,), jnp.int32), union=jnp.zeros((batch,), jnp.int32),
+        predictor_state=pstate, min_num=min_num)
+    state, trace = jax.lax.fori_loop(0, max_clicks, functools.partial(click_step, g),
+                                     (state, trace))
+    # The predictor's state (zoom-in box) carries over between granularities, as officially.
+    return state.predictor_state, state.min_num, trace
 
-      def click_step(k, state):
-        *state, min_num = state
-        active = state[3]
-        *state, reached = jax.lax.cond(jnp.any(active), one_click, all_stopped, k, tuple(state))
-        return (*state, jnp.where(reached, jnp.minimum(min_num, k + 1), min_num))
-
-      init = (empty_clicks(batch, max_clicks), jnp.zeros((batch, height, width, 1), jnp.float32),
-              jnp.zeros((batch, height, width), bool), jnp.ones((batch,), bool),
-              (jnp.zeros((batch,), jnp.int32), jnp.zeros((batch,), jnp.int32)), pstate, trace,
-              min_num)
-      *_, pstate, trace, min_num = jax.lax.fori_loop(0, max_clicks, click_step, init)
-      return pstate, min_num, trace
-
-    _, _, trace = jax.lax.fori_loop(0, num_granularities, one_granularity,
-                                    (pstate, min_num, trace))
-    return trace
-
-  return program
+  shape = (batch, num_granularities, max_clicks)
+  trace = Trace(inter=jnp.zeros(shape, jnp.int32), union=jnp.zeros(shape, jnp.int32),
+                y=jnp.full(shape, -1, jnp.int32), x=jnp.full(shape, -1, jnp.int32),
+                positive=jnp.zeros(shape, bool),
+                click_index=jnp.zeros((batch, num_granularities), jnp.int32))
+  min_num = jnp.full((batch,), max_clicks + 1, jnp.int32)  # official `min_num = 100`
+  _, _, trace = jax.lax.fori_loop(0, num_granularities, one_granularity,
+                                  (predictor.init(images, sizes), min_num, trace))
+  return trace
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_program(init, apply, max_clicks, pred_thr, target_iou, num_granularities,
-                      use_granularity, mesh):
-  """The jitted protocol, kept across calls with the same predictor functions (a dataset
-  evaluated in chunks compiles once per bucket shape)."""
-  program = _protocol_program(Predictor(init, apply), max_clicks, pred_thr, target_iou,
-                              num_granularities, use_granularity)
-  if mesh is None:
-    return jax.jit(program)
-  data, rep = parallel.data_sharding(mesh), parallel.replicated(mesh)
-  return jax.jit(program, in_shardings=(rep,) + (data,) * 6, out_shardings=data)
+# The predictor is a static argument hashed by value: equal predictors share one compilation.
+# Sharding follows the inputs (the batch split over 'data', the variables replicated).
+_program = jax.jit(_protocol_program, static_argnames=(
+    "predictor", "max_clicks", "pred_thr", "target_iou", "use_granularity"))
 
 
 def _select_oracle(trace):
@@ -227,8 +205,11 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
   batch_size = batch_size or 8 * shards
   batch_size = parallel.round_up(batch_size, shards)
 
-  program = _compiled_program(predictor.init, predictor.apply, max_clicks, pred_thr, target_iou,
-                              num_granularities, use_granularity, mesh)
+  variables = predictor.variables
+  if mesh is not None:
+    variables = jax.device_put(variables, parallel.replicated(mesh))
+  static = dict(predictor=predictor.static(), max_clicks=max_clicks, pred_thr=pred_thr,
+                target_iou=target_iou, use_granularity=use_granularity)
 
   buckets = {}
   for i, mask in enumerate(gt_masks):
@@ -245,10 +226,10 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
       batch = _pack(images, gt_masks, grid, index, batch_size, height, width)
       if mesh is not None:
         batch = parallel.shard_batch(batch, mesh)
-      trace = jax.device_get(program(predictor.variables, *batch))
+      trace = jax.device_get(_program(variables, *batch, **static))
       for j, i in enumerate(index):
         for k in keys:
-          out[k][i] = trace[k][j]
+          out[k][i] = getattr(trace, k)[j]
       done += len(index)
       if progress is not None:
         progress(done)
@@ -348,7 +329,7 @@ def granularity_curves(predict_fn, images, gt_masks, granularities=ORACLE_GRANUL
   (target_iou is None here so every instance gets all clicks).
   """
   max_clicks = max(clicks)
-  predictor = as_predictor(predict_fn)  # one wrapper: every granularity reuses the program
+  predictor = as_predictor(predict_fn)
   curves = {"granularity": [float(g) for g in granularities]}
   per_g = [run_click_protocol(predictor, images, gt_masks, granularity=g, max_clicks=max_clicks,
                               target_iou=None, **kwargs)["ious"] for g in granularities]

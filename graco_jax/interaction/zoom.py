@@ -1,4 +1,6 @@
-"""The official inference transforms, inside the jitted click loop: zoom-in and flip averaging.
+"""The official inference transforms as pure functions on batches: zoom-in box, crop, paste-back, flip.
+
+`graco_jax.predictor` composes them into the evaluation protocol's predictor.
 
 Official `ZoomIn(skip_clicks=-1, target_size=(448, 448) or (672, 672) on DAVIS, expansion_ratio=1.4,
 min_crop_size=200, recompute_thresh_iou=0.5, prob_thresh=0.5)` + `AddHorizontalFlip`:
@@ -19,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from graco_jax.evaluation.noc import Predictor
 from graco_jax.interaction.clicks import ClickSet
 
 
@@ -166,66 +167,3 @@ def flip_clicks(clicks: ClickSet, width):
   """Official AddHorizontalFlip: x -> width - x - 1."""
   coords = clicks.coords.astype(jnp.float32)
   return clicks.replace(coords=coords.at[..., 1].set(width - coords[..., 1] - 1))
-
-
-def _concat_clicks(a: ClickSet, b: ClickSet) -> ClickSet:
-  return jax.tree.map(lambda u, v: jnp.concatenate([u, v], axis=0), a, b)
-
-
-def make_zoom_in_predictor(logits_fn, variables=(), *, target_size=(448, 448), with_flip=True,
-                           expansion_ratio=1.4, min_crop_size=200, recompute_thresh_iou=0.5,
-                           prob_thresh=0.5) -> Predictor:
-  """A `Predictor` for run_click_protocol applying the official zoom-in and flip transforms.
-
-  logits_fn(variables, images [B, th, tw, 3], clicks (float coords in the crop),
-  prev_probs [B, th, tw, 1], granularity [B] | None) -> logits [B, th, tw, 1], e.g.
-  `lambda v, *a: model.apply(v, *a)` for a segmenter built at crop size target_size.
-  """
-  target_size = tuple(target_size)
-
-  def init(variables, images, sizes):
-    batch, height, width = images.shape[:3]
-    return dict(roi=jnp.zeros((batch, 4), jnp.int32), has_roi=jnp.zeros((batch,), bool),
-                mask=jnp.zeros((batch, height, width), bool), sizes=jnp.asarray(sizes, jnp.int32))
-
-  def apply(variables, images, clicks, prev_probs, granularity, state):
-    batch, height, width = images.shape[:3]
-    sizes = state["sizes"]
-    tables = (_half_extent_table(height, expansion_ratio, min_crop_size),
-              _half_extent_table(width, expansion_ratio, min_crop_size))
-    whole = jnp.stack([jnp.zeros_like(sizes[:, 0]), sizes[:, 0] - 1,
-                       jnp.zeros_like(sizes[:, 1]), sizes[:, 1] - 1], axis=1)
-    has_mask = jnp.any(state["mask"], axis=(1, 2))
-    current = jnp.where(has_mask[:, None], object_roi(state["mask"], clicks, sizes, tables), whole)
-    update = (~state["has_roi"] | _clicks_outside(state["roi"], clicks)
-              | _box_iou_below(current, state["roi"], recompute_thresh_iou))
-    roi = jnp.where(update[:, None], current, state["roi"])
-
-    inputs = jnp.concatenate([images, prev_probs.astype(images.dtype)], axis=-1)
-    crop = crop_and_resize(inputs, roi, target_size)
-    crop_clicks = transform_clicks(clicks, roi, target_size)
-    crop_images, crop_prev = crop[..., :3], crop[..., 3:]
-    if with_flip:
-      crop_images = jnp.concatenate([crop_images, crop_images[:, :, ::-1]], axis=0)
-      crop_prev = jnp.concatenate([crop_prev, crop_prev[:, :, ::-1]], axis=0)
-      crop_clicks = _concat_clicks(crop_clicks, flip_clicks(crop_clicks, target_size[1]))
-      if granularity is not None:
-        granularity = jnp.concatenate([granularity, granularity], axis=0)
-    logits = logits_fn(variables, crop_images, crop_clicks, crop_prev, granularity)
-    logits = logits.astype(jnp.float32)
-    if with_flip:
-      logits = 0.5 * (logits[:batch] + logits[batch:, :, ::-1])
-    probs = paste_back(jax.nn.sigmoid(logits), roi, height, width)
-    new_state = dict(roi=roi, has_roi=jnp.ones_like(state["has_roi"]),
-                     mask=probs[..., 0] > prob_thresh, sizes=sizes)
-    return probs, new_state
-
-  return Predictor(init=init, apply=apply, variables=variables)
-
-
-def make_model_predictor(model, variables, **zoom_kwargs) -> Predictor:
-  """The official evaluation predictor for a graco_jax segmenter: zoom-in + flip around
-  `model.apply(variables, image, clicks, prev_mask, granularity)` (logits)."""
-  def logits_fn(variables, images, clicks, prev_probs, granularity):
-    return model.apply(variables, images, clicks, prev_probs, granularity)
-  return make_zoom_in_predictor(logits_fn, variables, **zoom_kwargs)

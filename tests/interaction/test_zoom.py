@@ -3,7 +3,8 @@
 import jax
 import numpy as np
 
-from graco_jax.evaluation import zoom
+from graco_jax import predictor as predictor_lib
+from graco_jax.interaction import zoom
 from graco_jax.evaluation.noc import run_click_protocol
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.interaction.encoding import disk_maps
@@ -126,7 +127,7 @@ def test_zoom_in_protocol_matches_numpy_port_of_official_transforms():
     prior = np.where((mask == 1) ^ (near & (rng.uniform(size=(h, w)) < 0.15)), 0.6, 0.4)
     images.append(np.repeat(prior[..., None], 3, -1).astype(np.float32))
     masks.append(mask)
-  predictor = zoom.make_zoom_in_predictor(jax_logits, target_size=(24, 24), min_crop_size=12)
+  predictor = predictor_lib.zoom_in_flip(jax_logits, target_size=(24, 24), min_crop_size=12)
   result = run_click_protocol(predictor, images, masks, max_clicks=5, pred_thr=0.5,
                               target_iou=None, bucket_multiple=80, batch_size=3)
   crops = []
