@@ -53,15 +53,19 @@ def round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple
 
 
+def pad_to(x, size: int, axis: int = 0, value=0):
+  """Pads numpy array `x` along `axis` to length `size` with `value`."""
+  x = np.asarray(x)
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (0, size - x.shape[axis])
+  return np.pad(x, widths, constant_values=value)
+
+
 def pad_to_multiple(x, multiple: int, axis: int = 0, value=0):
   """Pads numpy array `x` along `axis` to a multiple of `multiple`; returns (padded, valid [N'])."""
-  x = np.asarray(x)
-  n = x.shape[axis]
+  n = np.shape(x)[axis]
   target = round_up(max(n, 1), multiple)
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (0, target - n)
-  valid = np.arange(target) < n
-  return np.pad(x, widths, constant_values=value), valid
+  return pad_to(x, target, axis, value), np.arange(target) < n
 
 
 def pad_batch(tree, multiple: int):

@@ -340,16 +340,17 @@ def stage_evaluate(s, out):
 def granularity_strip(s, out):
   """GraCo at granularities 0.1..1.0 from one click on a held-out part."""
   from graco_jax.interaction.clicks import add_click, empty_clicks
-  from graco_jax.quickstart_report import GRANULARITIES, plot_granularity_strip, strip_example
+  from graco_jax.model import GRANULARITY_BINS
+  from graco_jax.quickstart_report import plot_granularity_strip, strip_example
   scenes = SyntheticScenes("val", s.val_images, (s.image_size, s.image_size), s.seed)
   scene, node, (y, x) = strip_example(scenes)
   _, predictor = _model(out, "GraCo w/ AGG")
-  n = len(GRANULARITIES)
+  n = len(GRANULARITY_BINS)
   images = np.repeat(scene.image[None].astype(np.float32) / 255.0, n, axis=0)
   clicks = add_click(empty_clicks(n, 1), np.full(n, y), np.full(n, x), np.ones(n, bool))
   probs, _ = jax.jit(predictor.apply)(
       predictor.variables, images, clicks, np.zeros(images.shape[:3] + (1,), np.float32),
-      np.asarray(GRANULARITIES, np.float32), ())
+      np.asarray(GRANULARITY_BINS, np.float32), ())
   probs = np.asarray(probs)[..., 0]
   plot_granularity_strip(scene.image, probs, (y, x), node.name,
                          os.path.join(out, "granularity_strip.png"))

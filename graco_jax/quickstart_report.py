@@ -11,8 +11,8 @@ import numpy as np
 from scipy import ndimage
 
 from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax.model import GRANULARITY_BINS
 
-GRANULARITIES = tuple(round(0.1 * g, 1) for g in range(1, 11))
 CLAIM_PARTS_MARGIN = 0.9  # "clearly fewer clicks": at most 90% of the object model's NoC@85
 CLAIM_OBJECTS_MARGIN = 1.1  # "within 10%" of the object model on whole objects
 
@@ -212,13 +212,13 @@ def strip_example(scenes):
 
 
 def plot_granularity_strip(image, probs, click, node_name, path, threshold=0.5):
-  """image uint8 [H, W, 3], probs [10, H, W] at GRANULARITIES, click (y, x)."""
+  """image uint8 [H, W, 3], probs [10, H, W] at GRANULARITY_BINS, click (y, x)."""
   plt = _plt()
   fig, axes = plt.subplots(1, 11, figsize=(22, 2.6))
   axes[0].imshow(image)
   axes[0].plot(click[1], click[0], "o", color="lime", mec="black", ms=8)
   axes[0].set_title(f"click on {node_name}", fontsize=8)
-  for ax, g, p in zip(axes[1:], GRANULARITIES, probs):
+  for ax, g, p in zip(axes[1:], GRANULARITY_BINS, probs):
     overlay = image.astype(np.float32) / 255.0
     mask = p > threshold
     overlay[mask] = 0.45 * overlay[mask] + 0.55 * np.array([1.0, 0.15, 0.15])

@@ -37,6 +37,7 @@ from graco_jax import parallel
 from graco_jax.agg import engine, granularity as gran_lib, postprocess, store
 from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax import predictor as predictor_lib
+from graco_jax.model import GRANULARITY_BINS
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -193,7 +194,7 @@ def _semantic_maps(config, predict, variables, mesh, images, objects, keys, gran
   regions = np.zeros((total, size, size), bool)
   for j, (r, rank) in enumerate(slots):
     regions[j] = _click_region_at(gran_lib.click_region(candidates[r, rank][0]), size)
-  pad = lambda a: np.concatenate([a, np.zeros((total - len(slots),) + a.shape[1:], a.dtype)])
+  pad = lambda a: parallel.pad_to(a, total)
   prev = objects[rows].astype(np.float32) if config.semantic_prev_mask == "object" else \
       np.zeros((len(slots), size, size), np.float32)
   sem_keys = np.asarray(jax.vmap(jax.random.fold_in)(
@@ -396,7 +397,7 @@ def write_summary(out_dir, source, gallery_size=16) -> dict:
   values = {k: np.asarray([p[k] for p in proposals], np.float64)
             for k in ("granularity", "scale_granularity", "semantic_granularity")}
   # Bin 0.1 holds (0, 0.15) on the combined scale: count the combined values by their bin.
-  bins = np.arange(1, 11) / 10
+  bins = GRANULARITY_BINS
   combined = [int(np.sum(np.isclose(values["granularity"], v))) for v in bins]
   summary = {"num_records": len(source), "instances_done": len(store.read_done(out_dir)),
              "num_proposals": len(proposals),

@@ -25,10 +25,10 @@ import numpy as np
 
 from graco_jax import parallel
 from graco_jax.interaction.clicks import ClickSet, add_click, empty_clicks
-from graco_jax.interaction.simulate import next_click_eval
+from graco_jax.interaction.simulate import iou_counts, next_click_eval
+from graco_jax.model import GRANULARITY_BINS
 from graco_jax.predictor import Predictor, as_predictor
 
-ORACLE_GRANULARITIES = tuple(round(0.1 * g, 1) for g in range(1, 11))
 
 
 @flax.struct.dataclass
@@ -53,13 +53,6 @@ class Trace:
   x: jax.Array
   positive: jax.Array
   click_index: jax.Array  # [B, G]: index of the last click before the stop
-
-
-def iou_counts(pred_mask, gt, not_ignore):
-  """Intersection and union pixel counts over non-ignored pixels: [B, H, W] -> ([B], [B]) int32."""
-  inter = jnp.sum(pred_mask & gt & not_ignore, axis=(1, 2), dtype=jnp.int32)
-  union = jnp.sum((pred_mask | gt) & not_ignore, axis=(1, 2), dtype=jnp.int32)
-  return inter, union
 
 
 def _protocol_program(variables, images, gt, not_ignore, in_image, sizes, granularities, *,
@@ -194,7 +187,7 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
     raise ValueError(f"granularity must be None, a number, an array or 'oracle', got {granularity!r}")
   use_granularity = granularity is not None
   if oracle:
-    grid = np.tile(np.asarray(ORACLE_GRANULARITIES, np.float32), (num, 1))
+    grid = np.tile(np.asarray(GRANULARITY_BINS, np.float32), (num, 1))
   elif use_granularity:
     grid = np.broadcast_to(np.asarray(granularity, np.float32), (num,))[:, None]
   else:
@@ -321,7 +314,7 @@ def summarize(ious, max_clicks=None, thresholds=(0.85, 0.90)):
   return summary
 
 
-def granularity_curves(predict_fn, images, gt_masks, granularities=ORACLE_GRANULARITIES, *,
+def granularity_curves(predict_fn, images, gt_masks, granularities=GRANULARITY_BINS, *,
                        clicks=(1, 3, 5), **kwargs):
   """IoU-granularity curves (paper Fig. 4): mean IoU after k clicks for each fixed granularity.
 

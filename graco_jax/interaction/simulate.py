@@ -97,3 +97,10 @@ def next_click_train(key, pred_mask, gt, not_ignore):
   scores = jnp.where(inner, jax.random.uniform(key, d2.shape), -1.0)
   y, x = _unravel(jnp.argmax(scores, axis=1), width)
   return y, x, is_positive, top[:, 0] > 0
+
+
+def iou_counts(pred_mask, gt, not_ignore):
+  """Intersection and union pixel counts over non-ignored pixels: [B, H, W] -> ([B], [B]) int32."""
+  inter = jnp.sum(pred_mask & gt & not_ignore, axis=(1, 2), dtype=jnp.int32)
+  union = jnp.sum((pred_mask | gt) & not_ignore, axis=(1, 2), dtype=jnp.int32)
+  return inter, union

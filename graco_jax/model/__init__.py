@@ -7,7 +7,7 @@ import ml_collections
 from graco_jax.interaction.clicks import empty_clicks
 from graco_jax.model.lora import merge_lora
 from graco_jax.model.segmenter import Segmenter
-from graco_jax.model.vit import VisionTransformer, granularity_index
+from graco_jax.model.vit import GRANULARITY_BINS, VisionTransformer, granularity_index
 
 # dim, depth, heads, patch, neck channels, head channels (official SimpleClick configs).
 SIZES = {
@@ -85,5 +85,5 @@ def param_count(params) -> int:
   return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
 
 
-__all__ = ["SIZES", "Segmenter", "create_model", "dummy_inputs", "granularity_index",
+__all__ = ["GRANULARITY_BINS", "SIZES", "Segmenter", "create_model", "dummy_inputs", "granularity_index",
            "init_params", "merge_lora", "model_config", "param_count"]

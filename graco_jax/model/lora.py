@@ -65,12 +65,3 @@ def merge_lora(model_config: ml_collections.ConfigDict, params):
     merged[path] = value
   config.lora.rank = 0
   return config, traverse_util.unflatten_dict(merged)
-
-
-def is_lora_path(path: Sequence[str]) -> bool:
-  return "lora" in path
-
-
-def lora_param_count(params) -> int:
-  flat = traverse_util.flatten_dict(params)
-  return sum(int(jax.numpy.size(v)) for p, v in flat.items() if is_lora_path(p))

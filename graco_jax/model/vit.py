@@ -15,6 +15,9 @@ from graco_jax.model.lora import QKVLoRA
 from graco_jax.model.resize import resize_bicubic
 
 NUM_GRANULARITY_BINS = 10
+# One granularity per embedding bin (bin i holds [0.1 (i + 1), 0.1 (i + 2))): the oracle's
+# sweep, the demo's slider stops and the AGG histogram's bins.
+GRANULARITY_BINS = tuple(round(0.1 * (i + 1), 1) for i in range(NUM_GRANULARITY_BINS))
 
 
 def granularity_index(granularity: jax.Array) -> jax.Array:

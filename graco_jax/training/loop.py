@@ -208,7 +208,6 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
           "preempted": preempted}
 
 
-train_and_evaluate = train  # Flax-examples entry-point name, used by the quickstart.
 
 
 def _append_csv(path, step, metrics):

@@ -24,7 +24,7 @@ import optax
 
 from graco_jax import parallel
 from graco_jax.interaction.clicks import ClickSet, add_click
-from graco_jax.interaction.simulate import next_click_train
+from graco_jax.interaction.simulate import iou_counts, next_click_train
 from graco_jax.model import create_model, init_params
 from graco_jax.training import losses, optim
 
@@ -92,11 +92,7 @@ def simulate_clicks(apply_fn, params, image, labels, clicks, granularity, rng, *
 
 def iou(logits, labels):
   """Per-instance IoU of logits > 0 against labels == 1 over non-ignored pixels, [B]."""
-  pred = logits[..., 0] > 0
-  gt = labels > 0
-  valid = labels >= 0
-  inter = jnp.sum(pred & gt & valid, axis=(1, 2))
-  union = jnp.sum((pred | gt) & valid, axis=(1, 2))
+  inter, union = iou_counts(logits[..., 0] > 0, labels > 0, labels >= 0)
   return jnp.where(union > 0, inter / jnp.maximum(union, 1), 1.0)
 
 
