@@ -11,9 +11,29 @@ def _rect(shape, top, bottom, left, right):
   return m
 
 
-def test_round_to_bins_rounds_halves_up():
-  np.testing.assert_allclose(postprocess.round_to_bins([0.04, 0.05, 0.149, 0.25, 0.96, 1.049]),
-                             [0.0, 0.1, 0.1, 0.3, 1.0, 1.0])
+def test_round_to_bins_rounds_halves_to_even_like_numpy_round():
+  # Official np.round(x, 1): the float64 product 10 * x rounded half to even, divided by 10.
+  values = [0.04, 0.05, 0.149, 0.15, 0.25, 0.35, 0.45, 0.65, 0.85, 0.96, 1.049, 1.05]
+  expected = [0.0, 0.0, 0.1, 0.2, 0.2, 0.4, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0]
+  assert postprocess.round_to_bins(values).tolist() == expected
+
+
+def test_round_to_bins_matches_exact_half_even_on_area_ratios():
+  # Every ratio p / q of integer areas (q <= 200, p <= 2q) against Python's exact half-even
+  # round of the float64 product, independent of numpy.
+  ratios = [p / q for q in range(1, 201) for p in range(2 * q + 1)]
+  expected = [round(r * 10.0) / 10 for r in ratios]
+  assert postprocess.round_to_bins(ratios).tolist() == expected
+
+
+def test_scale_of_1_05_keeps_the_proposal():
+  big_obj = _rect((30, 30), 0, 20, 0, 20)  # 400 px; the prediction spills out by 20 px: 1.05
+  pred = _rect((30, 30), 0, 21, 0, 20)
+  out = postprocess.make_proposals(pred, big_obj, np.random.default_rng(0), min_component_area=0)
+  assert len(out) == 1 and not out[0][3] and out[0][2] == 1.05  # kept (official), not the object
+  pred = _rect((30, 30), 0, 22, 0, 20)  # 440 px: 1.1 -> the object itself
+  out = postprocess.make_proposals(pred, big_obj, np.random.default_rng(0), min_component_area=0)
+  assert out[0][3] and out[0][2] == 1.0
 
 
 def test_fill_holes_fills_enclosed_background_only():
