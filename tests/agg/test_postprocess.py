@@ -1,8 +1,12 @@
 """Hole filling, component choice and complements on hand-made masks."""
 
+import os
+
 import numpy as np
 
 from graco_jax.agg import postprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _rect(shape, top, bottom, left, right):
@@ -114,3 +118,24 @@ def test_thin_complement_is_dropped_and_empty_prediction_keeps_the_object():
   # An empty prediction yields no proposal; its complement is the whole object (official).
   out = postprocess.make_proposals(np.zeros((20, 40), bool), obj, np.random.default_rng(0))
   assert len(out) == 1 and out[0][0] == 1 and out[0][2] == 1.0
+
+
+def test_official_preset_keeps_the_holes_of_the_loop_proposal():
+  from graco_jax import config_utils
+  config = config_utils.load_config(os.path.join(HERE, "..", "..", "configs", "agg_sbd.py:official"))
+  assert (config.agg.fill_holes, config.agg.flat_semantic, config.agg.combination) == (
+      False, "official", "official")
+  default = config_utils.load_config(os.path.join(HERE, "..", "..", "configs", "agg_sbd.py"))
+  assert (default.agg.fill_holes, default.agg.flat_semantic) == (True, "scale")
+  obj = _rect((20, 20), 0, 20, 0, 20)
+  pred = _rect((20, 20), 2, 12, 2, 12)
+  pred[5:8, 5:8] = False  # a 9 px hole: 91 px kept, 100 px filled
+  rng = np.random.default_rng(0)
+  (_, kept, scale, _), (_, rest, _, _) = postprocess.make_proposals(
+      pred, obj, rng, min_component_area=50, fill=config.agg.fill_holes)
+  np.testing.assert_array_equal(kept, pred)
+  assert scale == 91 / 400
+  ring = obj & ~_rect((20, 20), 2, 12, 2, 12)  # the complement's large component (300 px)
+  np.testing.assert_array_equal(rest, ring)
+  (_, filled, scale, _), _ = postprocess.make_proposals(pred, obj, rng, min_component_area=50)
+  assert scale == 100 / 400 and filled[6, 6]
