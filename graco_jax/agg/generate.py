@@ -52,7 +52,8 @@ def default_config() -> ml_collections.ConfigDict:
       "min_click_area": 400,  # no new click while the prediction is smaller (source pixels)
       "min_component_area": 1500,  # eligible components (source pixels)
       "min_complement_scale": 0.1,  # complements kept when their rounded scale exceeds this
-      "fill_holes": True,
+      "fill_holes": True,  # paper text; the official PartPredictor.solve fills no holes
+      "flat_semantic": "scale",  # object-flat probability map: 'scale' or 'official' (inf/NaN)
       "lam": 0.5,  # Eq. 6
       "combination": "paper",  # or 'official' (the scale bin, as the released model trained)
       "semantic_prev_mask": "empty",  # official estimator; 'object' is Eq. 3's mask prompt
@@ -270,7 +271,8 @@ def _finish_batch(config, predict, variables, mesh, launched) -> list:
         semantic = 1.0
       else:
         semantic = gran_lib.semantic_granularity(
-            _resize_probs(sem_probs[r, rank], obj.shape), mask, obj, scale)
+            _resize_probs(sem_probs[r, rank], obj.shape), mask, obj, scale,
+            config.flat_semantic)
       proposals.append(store.make_proposal(
           index=row["index"], rank=rank, source_index=row["source_index"],
           image_id=row["image_id"], object_id=row["object_id"], image_path=row["image_path"],
@@ -309,6 +311,9 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
                      f"{config.max_iters}")
   if not config.input_size:
     raise ValueError("config.input_size is not set (the engine's square input size)")
+  if config.flat_semantic not in gran_lib.FLAT_SEMANTICS:
+    raise ValueError(f"flat_semantic must be one of {gran_lib.FLAT_SEMANTICS}, "
+                     f"got {config.flat_semantic!r}")
   if config.semantic_prev_mask not in ("empty", "object"):
     raise ValueError(f"semantic_prev_mask must be 'empty' or 'object', "
                      f"got {config.semantic_prev_mask!r}")

@@ -41,12 +41,25 @@ def peak_difference(probs, region):
   return float(values.max() - values.min()) if values.size else 0.0
 
 
-def semantic_granularity(probs, proposal, obj, scale: float):
-  """Eq. 5 on probs [H, W]. A flat map over the object carries no semantic evidence: the scale
-  granularity stands in for it (the official code divides by zero there)."""
+FLAT_SEMANTICS = ("scale", "official")
+
+
+def semantic_granularity(probs, proposal, obj, scale: float, flat: str = "scale"):
+  """Eq. 5 on probs [H, W]; `flat` says what a flat map over the object (max == min) gives.
+
+  'scale' (ours): the scale granularity, since a flat map carries no semantic evidence.
+  'official': the official float division and its min(., 1.0): 1.0 when the proposal's range is
+  positive (x / 0 = inf), NaN when it is flat too (0 / 0). Downstream a NaN semantic value drops
+  out of the combination (`combine`: the scale bin, as the official blend's `sem <= 1.0` test
+  fails on NaN); the store keeps it (JSON NaN) and the summary histogram skips it.
+  """
+  if flat not in FLAT_SEMANTICS:
+    raise ValueError(f"flat semantic rule {flat!r} is not one of {FLAT_SEMANTICS}")
   over_object = peak_difference(probs, obj)
   if over_object <= 0.0:
-    return float(scale)
+    if flat == "scale":
+      return float(scale)
+    return 1.0 if peak_difference(probs, proposal) > 0.0 else math.nan
   return peak_difference(probs, proposal) / over_object
 
 
@@ -56,7 +69,10 @@ def discretize(value) -> float:
 
 
 def combine(scale: float, semantic: float, lam: float = 0.5, combination: str = "paper") -> float:
-  """The granularity of a proposal on the 0.1 bins (Eq. 6 or the official blend)."""
+  """The granularity of a proposal on the 0.1 bins (Eq. 6 or the official blend); a NaN
+  semantic value (no evidence, see `semantic_granularity`) leaves the scale bin."""
+  if combination in COMBINATIONS and math.isnan(semantic):
+    return discretize(scale)
   if combination == "paper":
     return discretize((1.0 - lam) * min(max(scale, 0.0), 1.0) + lam * min(max(semantic, 0.0), 1.0))
   if combination == "official":

@@ -12,8 +12,9 @@ EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 def round_to_bins(value):
-  """Rounds to the 0.1 grid, halves up (the granularity bins of the embedding)."""
-  return np.floor(np.asarray(value, np.float64) * 10.0 + 0.5) / 10.0
+  """The official `np.round(value, 1)` in float64: round(10 * value) / 10, halves to even on the
+  float64 product (0.25 -> 0.2, 0.45 -> 0.4, 1.05 -> 1.0), the granularity bins of the embedding."""
+  return np.round(np.asarray(value, np.float64), 1)
 
 
 def fill_holes(mask):

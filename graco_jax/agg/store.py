@@ -20,9 +20,10 @@ and every other line one proposal:
 per-image sources with an 'instances' label map: the position in instances.json), `source_index`
 the record index in the image source the store was generated from (meta.json names it) and
 `object_id` the object in that record; `rank` is 0 for the loop proposal and 1 for its
-complement. An instance is done once its
-index is in some chunk's `done` list, even when it yielded no proposal, so a resumed run skips
-it. Since the header and the proposals of a chunk land in one atomic rename, a crash never
+complement. An empty proposal is not stored: the official generator keeps an empty loop
+proposal with granularity [0, 0], which its loader never samples (probability 0), so dropping
+it changes no training draw. An instance is done once its index is in some chunk's `done`
+list, even when it yielded no proposal, so a resumed run skips it. Since the header and the proposals of a chunk land in one atomic rename, a crash never
 leaves an instance half written. Never pickles.
 """
 

@@ -12,7 +12,9 @@
   'synthetic'   `graco_jax.data.sources.synthetic.SyntheticSource` (data.level, data.num_images)
   'synthetic_scenes'  synthetic images with all their objects (object-level training)
 `config.data.sampling`: 'shuffle' (epochs), 'weights_file' (official SBD sample scores with
-gamma), 'inverse_granularity' (paper appendix Table B).
+gamma), 'per_image_inverse_granularity' (the official SBD proposal loader: an image uniformly,
+then a proposal by inverse bin frequency; the GCL configs' default), 'inverse_granularity' (ours:
+inverse bin frequency over all records, every bin the same total probability).
 
 Batches are dicts of numpy arrays, leading axis = per-process batch (see training/step.py).
 """
@@ -129,21 +131,59 @@ def source_granularities(source) -> np.ndarray:
   return np.asarray([source[i]["granularity"] for i in range(len(source))], np.float32)
 
 
-def inverse_granularity_weights(granularities: np.ndarray) -> np.ndarray:
-  """P(record) ~ 1 / (records in its granularity bin), bins of 0.1 (paper appendix Table B).
+def source_image_ids(source) -> np.ndarray:
+  """[N] image id (str) of every record; reads all records when the source has no
+  `image_ids()` (fine for small sources)."""
+  if hasattr(source, "image_ids"):
+    return np.asarray(source.image_ids(), object)
+  return np.asarray([str(source[i]["image_id"]) for i in range(len(source))], object)
 
-  Every bin gets the same total probability. Granularity 0 (official: never sampled) and NaN
-  get weight 0. The official loader applies the same inverse frequency inside each image after
-  drawing the image uniformly; here it is global over records.
-  """
+
+def _bins(granularities):
+  """0.1 bins 1..10 of the granularities; 0 for granularity 0 and NaN (never sampled)."""
   g = np.asarray(granularities, np.float64)
-  bins = np.where(np.isfinite(g), np.round(g * 10), -1).astype(np.int64)
+  return np.where(np.isfinite(g) & (g > 0), np.round(g * 10), 0).astype(np.int64)
+
+
+def inverse_granularity_weights(granularities: np.ndarray) -> np.ndarray:
+  """Ours: P(record) ~ 1 / (records in its 0.1 granularity bin), over all records.
+
+  Every bin gets the same total probability (paper appendix Table B read literally).
+  Granularity 0 (official: never sampled) and NaN get weight 0. This is not the official rule
+  (`per_image_inverse_granularity_weights`), which differs wherever a bin repeats in an image.
+  """
+  bins = _bins(granularities)
   usable = bins > 0
   if not usable.any():
     raise ValueError("no record has a positive granularity to sample by")
   counts = np.bincount(bins[usable], minlength=11)
-  weights = np.where(usable, 1.0 / np.maximum(counts[np.maximum(bins, 0)], 1), 0.0)
+  weights = np.where(usable, 1.0 / np.maximum(counts[bins], 1), 0.0)
   return weights / weights.sum()
+
+
+def per_image_inverse_granularity_weights(granularities: np.ndarray,
+                                          image_ids: np.ndarray) -> np.ndarray:
+  """The official SBD proposal loader's rule: P(record) = P(image) * P(record | image).
+
+  The image is drawn uniformly; within it, a record of bin b with probability proportional to
+  1 / (N_b * n_b), N_b the records of bin b in the whole database and n_b those in the image.
+  Granularity 0 and NaN get weight 0 (the official empty proposals); an image with only such
+  records is never drawn (the official loader fails on it).
+  """
+  bins = _bins(granularities)
+  usable = bins > 0
+  if not usable.any():
+    raise ValueError("no record has a positive granularity to sample by")
+  _, image = np.unique(np.asarray(image_ids, object).astype(str), return_inverse=True)
+  image = image.ravel()
+  database = np.bincount(bins[usable], minlength=11)
+  _, pair, in_image = np.unique(np.stack([image, np.where(usable, bins, -1)], 1), axis=0,
+                                return_inverse=True, return_counts=True)
+  weights = np.where(usable, 1.0 / np.maximum(database[bins] * in_image[pair.ravel()], 1), 0.0)
+  per_image = np.bincount(image, weights, minlength=image.max() + 1)
+  drawn = per_image > 0
+  weights = np.where(usable, weights / np.where(drawn, per_image, 1.0)[image], 0.0)
+  return weights / drawn.sum()
 
 
 def record_weights(source, data_config) -> np.ndarray | None:
@@ -152,11 +192,24 @@ def record_weights(source, data_config) -> np.ndarray | None:
     return None
   if mode == "inverse_granularity":
     return inverse_granularity_weights(source_granularities(source))
+  if mode == "per_image_inverse_granularity":
+    # Each part of a concatenation is its own database (the official counts per dataset);
+    # images are drawn uniformly over all parts.
+    parts = source.sources if isinstance(source, ConcatSource) else [source]
+    weights, images = [], []
+    for part in parts:
+      g, ids = source_granularities(part), source_image_ids(part)
+      drawn = len(np.unique(ids[_bins(g) > 0].astype(str)))
+      weights.append(per_image_inverse_granularity_weights(g, ids) if drawn else np.zeros(len(g)))
+      images.append(drawn)
+    if not sum(images):
+      raise ValueError("no record has a positive granularity to sample by")
+    return np.concatenate([w * n for w, n in zip(weights, images)]) / sum(images)
   if mode == "weights_file":
     from graco_jax.data.sources.sbd_train import sample_weights
     return sample_weights(data_config.weights_file, len(source), data_config.weights_gamma)
-  raise ValueError(f"unknown sampling {mode!r}; use shuffle, inverse_granularity or "
-                   "weights_file")
+  raise ValueError(f"unknown sampling {mode!r}; use shuffle, per_image_inverse_granularity, "
+                   "inverse_granularity or weights_file")
 
 
 class PrepareExample:

@@ -25,13 +25,22 @@ from graco_jax.interaction.clicks import ClickSet
 
 
 def _half_extent_table(length, expansion_ratio, min_crop_size):
-  """Half the expanded box side for each box side n in [0, length], with the float64 value of the
-  official code: (float32 value, 2 * value as int32 when it is an exact half-integer else -1)."""
+  """The official half extent h = 0.5 * max(r * n, m) of each box side n in [0, length], as the
+  float64 sums c -/+ h of expand_bbox see it: int32 [length + 1, E].
+
+  c = (lo + hi) / 2 is a multiple of 1/2, so fl(c +/- h) = c +/- h', where h' is h rounded
+  (half to even) to the spacing of float64 numbers of the magnitude of c +/- h. Column e holds
+  2h' for sums with 2^e <= |2c +/- 2h| < 2^(e+1), as 2 * floor(2h') + (2h' not an integer):
+  exactly what the integer rounding in `_expand` needs (1.4 * 175 = 244.99999999999997, so
+  2h' is 245 for some centres and 245 - 2^-45 for others).
+  """
   n = np.arange(length + 1, dtype=np.float64)
-  half = 0.5 * np.maximum(expansion_ratio * n, min_crop_size)
-  twice = 2.0 * half
-  exact = np.where(twice == np.round(twice), np.round(twice), -1).astype(np.int32)
-  return jnp.asarray(half, jnp.float32), jnp.asarray(exact)
+  extent = np.maximum(expansion_ratio * n, min_crop_size)  # 2h, the official float64 product
+  columns = int(2 * length + extent.max() + 2).bit_length()
+  spacing = 2.0 ** (np.arange(columns) - 52)  # float64 spacing in [2^e, 2^(e+1))
+  rounded = np.round(extent[:, None] / spacing) * spacing  # power-of-two scaling: exact
+  whole = np.floor(rounded)
+  return jnp.asarray(2 * whole + (rounded != whole), jnp.int32)
 
 
 def _round_half_even_of_halves(twice):
@@ -42,17 +51,32 @@ def _round_half_even_of_halves(twice):
 
 
 def _expand(lo, hi, table):
-  """Official expand_bbox on one axis: lo, hi [B] int32 -> expanded (lo, hi) [B] int32."""
-  half_f32, half_twice = table
-  n = hi - lo + 1
+  """Official expand_bbox on one axis, bit-identical to its float64 arithmetic:
+  lo, hi [B] int32 -> round(c - h), round(c + h) [B] int32 (Python round, before clamping).
+
+  In units of 1/2: 2c = lo + hi and 2h' (see `_half_extent_table`) give the rounded sums
+  c -/+ h' = (2c -/+ 2h') / 2, rounded to integers in exact integer arithmetic.
+  """
+  last_n, last_e = table.shape[0] - 1, table.shape[1] - 1
+  n = jnp.clip(hi - lo + 1, 0, last_n)  # clipped: an empty mask's box is discarded
   twice_center = lo + hi
-  exact = half_twice[n] >= 0
-  lo_exact = _round_half_even_of_halves(twice_center - half_twice[n])
-  hi_exact = _round_half_even_of_halves(twice_center + half_twice[n])
-  center = 0.5 * twice_center.astype(jnp.float32)
-  lo_float = jnp.round(center - half_f32[n]).astype(jnp.int32)
-  hi_float = jnp.round(center + half_f32[n]).astype(jnp.int32)
-  return jnp.where(exact, lo_exact, lo_float), jnp.where(exact, hi_exact, hi_float)
+  exact = table[n, 0]  # 2h itself (the finest spacing)
+  floor_ext = exact >> 1
+  ceil_ext = floor_ext + (exact & 1)
+
+  def magnitude(at_least):
+    """e with 2^e <= |2c +/- 2h| < 2^(e+1), from an integer with the same bit length."""
+    return jnp.clip(31 - jax.lax.clz(jnp.maximum(at_least, 0)), 0, last_e)
+
+  up = table[n, magnitude(twice_center + floor_ext)]
+  down = table[n, magnitude(jnp.maximum(twice_center - ceil_ext, floor_ext - twice_center))]
+  up_whole, down_whole = up >> 1, down >> 1
+  # A non-integer sum s has round(s / 2) = (floor(s) + 1) // 2; an integer one rounds half to even.
+  hi_out = jnp.where(up & 1, (twice_center + up_whole + 1) // 2,
+                     _round_half_even_of_halves(twice_center + up_whole))
+  lo_out = jnp.where(down & 1, (twice_center - down_whole) // 2,
+                     _round_half_even_of_halves(twice_center - down_whole))
+  return lo_out, hi_out
 
 
 def _first_last(any_along):

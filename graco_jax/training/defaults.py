@@ -133,7 +133,8 @@ def graco_config(size: str, arg=None, crop_size: int = 448) -> ml_collections.Co
                         "or a GT part proposal store")
   config.data.agg_path = "set --config.data.agg_path to the AGG proposal store"
   config.data.path = "set --config.data.path to SBD/dataset"
-  config.data.sampling = "inverse_granularity"
+  # The official loader's rule; 'inverse_granularity' balances the bins over all records instead.
+  config.data.sampling = "per_image_inverse_granularity"
   return config
 
 

@@ -45,6 +45,28 @@ def test_semantic_granularity_is_peak_difference_ratio():
   assert granularity.semantic_granularity(np.ones((2, 3)), part, obj, scale=0.5) == 0.5
 
 
+def test_flat_object_map_gives_the_official_inf_and_nan():
+  obj = np.array([[True, True, False], [True, True, False]])
+  probs = np.array([[0.4, 0.4, 0.9], [0.4, 0.4, 0.1]], np.float32)  # flat over the object
+  spills = np.array([[False, True, True], [False, False, False]])  # range 0.5 outside it
+  inside = np.array([[True, True, False], [False, False, False]])
+  with np.errstate(divide="ignore", invalid="ignore"):  # the official float32 division
+    official = [min(float(np.ptp(probs[m]) / np.ptp(probs[obj])), 1.0) for m in (spills, inside)]
+  assert official[0] == 1.0 and np.isnan(official[1])
+  assert granularity.semantic_granularity(probs, spills, obj, 0.5, flat="official") == 1.0
+  assert np.isnan(granularity.semantic_granularity(probs, inside, obj, 0.5, flat="official"))
+  assert granularity.semantic_granularity(probs, inside, obj, 0.5) == 0.5  # ours
+  with pytest.raises(ValueError, match="flat semantic"):
+    granularity.semantic_granularity(probs, inside, obj, 0.5, flat="zero")
+
+
+def test_nan_semantic_leaves_the_scale_bin():
+  # Official blend: `sem <= 1.0 and |scale - sem| < 0.1` fails on NaN, the scale bin stays.
+  assert granularity.combine(0.34, float("nan"), combination="official") == 0.3
+  assert granularity.combine(0.34, float("nan")) == 0.3
+  assert granularity.combine(0.45, 0.45) == 0.4  # np.round: the tie 4.5 goes to even
+
+
 def test_combinations():
   assert granularity.combine(1 / 3, 15 / 47) == 0.3  # 0.3262
   assert granularity.combine(2 / 3, 31 / 47) == 0.7  # 0.6631

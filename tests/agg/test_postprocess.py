@@ -1,8 +1,12 @@
 """Hole filling, component choice and complements on hand-made masks."""
 
+import os
+
 import numpy as np
 
 from graco_jax.agg import postprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _rect(shape, top, bottom, left, right):
@@ -11,9 +15,29 @@ def _rect(shape, top, bottom, left, right):
   return m
 
 
-def test_round_to_bins_rounds_halves_up():
-  np.testing.assert_allclose(postprocess.round_to_bins([0.04, 0.05, 0.149, 0.25, 0.96, 1.049]),
-                             [0.0, 0.1, 0.1, 0.3, 1.0, 1.0])
+def test_round_to_bins_rounds_halves_to_even_like_numpy_round():
+  # Official np.round(x, 1): the float64 product 10 * x rounded half to even, divided by 10.
+  values = [0.04, 0.05, 0.149, 0.15, 0.25, 0.35, 0.45, 0.65, 0.85, 0.96, 1.049, 1.05]
+  expected = [0.0, 0.0, 0.1, 0.2, 0.2, 0.4, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0]
+  assert postprocess.round_to_bins(values).tolist() == expected
+
+
+def test_round_to_bins_matches_exact_half_even_on_area_ratios():
+  # Every ratio p / q of integer areas (q <= 200, p <= 2q) against Python's exact half-even
+  # round of the float64 product, independent of numpy.
+  ratios = [p / q for q in range(1, 201) for p in range(2 * q + 1)]
+  expected = [round(r * 10.0) / 10 for r in ratios]
+  assert postprocess.round_to_bins(ratios).tolist() == expected
+
+
+def test_scale_of_1_05_keeps_the_proposal():
+  big_obj = _rect((30, 30), 0, 20, 0, 20)  # 400 px; the prediction spills out by 20 px: 1.05
+  pred = _rect((30, 30), 0, 21, 0, 20)
+  out = postprocess.make_proposals(pred, big_obj, np.random.default_rng(0), min_component_area=0)
+  assert len(out) == 1 and not out[0][3] and out[0][2] == 1.05  # kept (official), not the object
+  pred = _rect((30, 30), 0, 22, 0, 20)  # 440 px: 1.1 -> the object itself
+  out = postprocess.make_proposals(pred, big_obj, np.random.default_rng(0), min_component_area=0)
+  assert out[0][3] and out[0][2] == 1.0
 
 
 def test_fill_holes_fills_enclosed_background_only():
@@ -94,3 +118,24 @@ def test_thin_complement_is_dropped_and_empty_prediction_keeps_the_object():
   # An empty prediction yields no proposal; its complement is the whole object (official).
   out = postprocess.make_proposals(np.zeros((20, 40), bool), obj, np.random.default_rng(0))
   assert len(out) == 1 and out[0][0] == 1 and out[0][2] == 1.0
+
+
+def test_official_preset_keeps_the_holes_of_the_loop_proposal():
+  from graco_jax import config_utils
+  config = config_utils.load_config(os.path.join(HERE, "..", "..", "configs", "agg_sbd.py:official"))
+  assert (config.agg.fill_holes, config.agg.flat_semantic, config.agg.combination) == (
+      False, "official", "official")
+  default = config_utils.load_config(os.path.join(HERE, "..", "..", "configs", "agg_sbd.py"))
+  assert (default.agg.fill_holes, default.agg.flat_semantic) == (True, "scale")
+  obj = _rect((20, 20), 0, 20, 0, 20)
+  pred = _rect((20, 20), 2, 12, 2, 12)
+  pred[5:8, 5:8] = False  # a 9 px hole: 91 px kept, 100 px filled
+  rng = np.random.default_rng(0)
+  (_, kept, scale, _), (_, rest, _, _) = postprocess.make_proposals(
+      pred, obj, rng, min_component_area=50, fill=config.agg.fill_holes)
+  np.testing.assert_array_equal(kept, pred)
+  assert scale == 91 / 400
+  ring = obj & ~_rect((20, 20), 2, 12, 2, 12)  # the complement's large component (300 px)
+  np.testing.assert_array_equal(rest, ring)
+  (_, filled, scale, _), _ = postprocess.make_proposals(pred, obj, rng, min_component_area=50)
+  assert scale == 100 / 400 and filled[6, 6]

@@ -61,6 +61,7 @@ def test_store_round_trip_and_source_records(tmp_path):
   source = ProposalSource(out, _Images())
   assert len(source) == 3
   np.testing.assert_allclose(source.granularities(), [0.3, 0.3, 0.4])
+  assert source.image_ids().tolist() == ["img0", "img0", "img1"]
   record = source[0]
   np.testing.assert_array_equal(record["image"], _Images()[0]["image"])
   expected = a.astype(np.int8)

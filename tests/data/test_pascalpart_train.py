@@ -73,6 +73,7 @@ def test_train_parts_lists_objects_and_parts_with_granularity(tmp_path, write_pa
   granularities = source.granularities()
   assert granularities.dtype == np.float32
   np.testing.assert_array_equal(granularities, np.float32([e[5] for e in EXPECTED]))
+  assert source.image_ids().tolist() == [e[0] for e in EXPECTED]
   jpeg = np.asarray(Image.open(tmp_path / "JPEGImages" / "2008_000001.jpg").convert("RGB"))
   for k, (name, i, j, part, mask, g) in enumerate(EXPECTED):
     record = source[k]

@@ -96,3 +96,46 @@ def test_concat_source_and_registry_errors():
   assert source.granularities().shape == (8,)
   with pytest.raises(ValueError, match="unknown data source"):
     pipeline.build_source(ml_collections.ConfigDict({"source": "nope"}))
+
+
+class Records:
+  """Granularity-only records of a proposal database: (image_id, granularity) pairs."""
+
+  def __init__(self, pairs):
+    self.pairs = pairs
+
+  def __len__(self):
+    return len(self.pairs)
+
+  def image_ids(self):
+    return np.asarray([i for i, _ in self.pairs], object)
+
+  def granularities(self):
+    return np.asarray([g for _, g in self.pairs], np.float32)
+
+
+# Bin 0.2 repeats in image A, bin 0.6 in image C; C holds an empty proposal (0.0), D only one.
+DATABASE = [("A", 0.2), ("A", 0.2), ("A", 0.6), ("B", 0.2), ("B", 0.6),
+            ("C", 0.6), ("C", 0.6), ("C", 0.0), ("D", 0.0)]
+# By hand: N_0.2 = 3, N_0.6 = 4; images A, B, C drawn with 1/3 each (D has nothing to draw).
+# A: 1/(3*2), 1/(3*2), 1/(4*1) -> 2/7, 2/7, 3/7; B: 1/3, 1/4 -> 4/7, 3/7; C: 1/8, 1/8 -> 1/2.
+OFFICIAL = [2 / 21, 2 / 21, 3 / 21, 4 / 21, 3 / 21, 1 / 6, 1 / 6, 0, 0]
+
+
+def test_per_image_inverse_granularity_weights_follow_the_official_loader():
+  source = Records(DATABASE)
+  w = pipeline.per_image_inverse_granularity_weights(source.granularities(), source.image_ids())
+  np.testing.assert_allclose(w, OFFICIAL, rtol=1e-12, atol=0)
+  # Ours (global inverse bin frequency) differs on every usable record of this database.
+  ours = pipeline.inverse_granularity_weights(source.granularities())
+  np.testing.assert_allclose(ours, [1 / 6, 1 / 6, 1 / 8, 1 / 6, 1 / 8, 1 / 8, 1 / 8, 0, 0])
+
+
+def test_per_image_sampling_counts_each_part_and_draws_images_uniformly():
+  # Two parts: the database above (3 drawable images) and two whole-object images (g = 1).
+  source = pipeline.ConcatSource([Records(DATABASE), Records([("E", 1.0), ("F", 1.0)])])
+  config = ml_collections.ConfigDict({"sampling": "per_image_inverse_granularity"})
+  w = pipeline.record_weights(source, config)
+  np.testing.assert_allclose(w, [p * 3 / 5 for p in OFFICIAL] + [1 / 5, 1 / 5], rtol=1e-12)
+  from graco_jax.training.defaults import graco_config
+  assert graco_config("tiny").data.sampling == "per_image_inverse_granularity"

@@ -103,6 +103,55 @@ def test_object_roi_matches_official_rounding_and_clamping():
       assert tuple(got[i]) == ref, (i, min_crop)
 
 
+def np_expand_clamped(lo, hi, size, expansion=1.4, min_crop=200):
+  """Official expand_bbox + clamp_bbox on one axis, vectorised numpy float64 (np.round is
+  Python round: half to even on the float64 value)."""
+  center = 0.5 * (lo + hi)
+  extent = np.maximum(expansion * (hi - lo + 1), min_crop)
+  return (np.maximum(np.round(center - 0.5 * extent), 0).astype(np.int64),
+          np.minimum(np.round(center + 0.5 * extent), size - 1).astype(np.int64))
+
+
+def _expand_clamped(lo, hi, size, min_crop=200):
+  lo_out, hi_out = jax.jit(zoom._expand)(np.asarray(lo, np.int32), np.asarray(hi, np.int32),
+                                         zoom._half_extent_table(size, 1.4, min_crop))
+  return np.maximum(np.asarray(lo_out), 0), np.minimum(np.asarray(hi_out), size - 1)
+
+
+def test_numpy_box_reference_is_the_python_float_rule():
+  rng = np.random.default_rng(1)
+  lo = rng.integers(0, 2000, 500)
+  hi = lo + rng.integers(0, 2000, 500)
+  ref = np_expand_clamped(lo, hi, 4096)
+  for i in range(500):
+    a, b = int(lo[i]), int(hi[i])
+    center, extent = 0.5 * (a + b), max(1.4 * (b - a + 1), 200)
+    assert (max(round(center - 0.5 * extent), 0), min(round(center + 0.5 * extent), 4095)) == (
+        ref[0][i], ref[1][i])
+
+
+def test_expanded_box_is_float64_exact_for_every_box():
+  # 1.4 * 175 = 244.99999999999997: float32 arithmetic is one pixel off for 31 lengths < 1200.
+  for size in (200, 481, 1024):
+    lo, hi = np.triu_indices(size)  # every lo <= hi < size
+    got, ref = _expand_clamped(lo, hi, size), np_expand_clamped(lo, hi, size)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+  for size in (60, 481):  # a small minimum crop: the 1.4 * n products decide everywhere
+    lo, hi = np.triu_indices(size)
+    got, ref = _expand_clamped(lo, hi, size, 5), np_expand_clamped(lo, hi, size, min_crop=5)
+    np.testing.assert_array_equal(np.stack(got), np.stack(ref))
+
+
+def test_expanded_box_is_float64_exact_up_to_4096():
+  rng = np.random.default_rng(0)
+  for size in [4096] + rng.integers(2, 4097, 7).tolist():
+    a, b = rng.integers(0, size, 50000), rng.integers(0, size, 50000)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    got, ref = _expand_clamped(lo, hi, size), np_expand_clamped(lo, hi, size)
+    np.testing.assert_array_equal(np.stack(got), np.stack(ref))
+
+
 def test_crop_and_paste_match_torch_align_corners_resize():
   rng = np.random.default_rng(1)
   x = rng.uniform(size=(2, 30, 40, 2)).astype(np.float32)

@@ -148,6 +148,10 @@ class PascalPartTrainParts:
     """[N] float32 granularity of every record, without reading images."""
     return np.asarray([item[5] for item in self.items], np.float32)
 
+  def image_ids(self) -> np.ndarray:
+    """[N] image name of every record, without reading images."""
+    return np.asarray([item[0] for item in self.items], object)
+
   def __getitem__(self, index) -> dict:
     name, i, j, cls, part, granularity = self.items[int(index)]
     image = read_image_uint8(os.path.join(self.root, "JPEGImages", f"{name}.jpg"))

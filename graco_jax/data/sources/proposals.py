@@ -44,6 +44,10 @@ class ProposalSource(grain.RandomAccessDataSource):
     """Combined granularity of every proposal, [N] float32 (for granularity-balanced sampling)."""
     return np.asarray([p["granularity"] for p in self._proposals], np.float32)
 
+  def image_ids(self) -> np.ndarray:
+    """[N] image id of every proposal (for per-image sampling)."""
+    return np.asarray([p["image_id"] for p in self._proposals], object)
+
   def _image_and_ignore(self, p):
     if self.image_source is not None:
       record = self.image_source[p["source_index"]]

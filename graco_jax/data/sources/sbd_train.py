@@ -64,6 +64,13 @@ class SBDTrainSource:
   def __repr__(self) -> str:
     return f"SBDTrainSource({self.root!r}, {len(self)} images)"
 
+  def granularities(self) -> np.ndarray:
+    """[N] float32: every record is a whole image of objects, granularity 1.0."""
+    return np.ones(len(self.names), np.float32)
+
+  def image_ids(self) -> np.ndarray:
+    return np.asarray(self.names, object)
+
   def __getitem__(self, index) -> dict:
     name = self.names[int(index)]
     image_path = os.path.join(self.root, "img", f"{name}.jpg")

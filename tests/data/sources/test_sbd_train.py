@@ -34,6 +34,7 @@ def test_reads_instances_and_removes_buggy_masks(tmp_path):
   assert set(np.unique(record["instances"])) == {0, 1, 2}
   np.testing.assert_array_equal(record["mask"], (record["instances"] > 0).astype(np.int8))
   assert record["granularity"] == 1.0
+  assert source.granularities().tolist() == [1.0] and source.image_ids().tolist() == ["a"]
 
 
 def test_missing_files_are_named(tmp_path):
