@@ -36,6 +36,8 @@ setuptools.setup(
             "nbformat>=5.9",
             "ipykernel>=6.29",
             "tensorboard>=2.15",  # its event reader checks what tensorboardX wrote
+            "tensorflow-datasets>=4.9",  # builds the tests' tiny TFDS datasets, no TensorFlow
+            "importlib_resources",  # TFDS builders defined in a test module need it
         ],
         "tfds": ["tensorflow-datasets>=4.9"],
     },
