@@ -25,6 +25,7 @@ setuptools.setup(
         "pillow>=10.0",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "tensorboardX>=2.6",
     ],
     extras_require={
         "cpu": ["jax[cpu]>=0.4.35"],
@@ -34,6 +35,9 @@ setuptools.setup(
             "nbclient>=0.10",
             "nbformat>=5.9",
             "ipykernel>=6.29",
+            "tensorboard>=2.15",  # its event reader checks what tensorboardX wrote
+            "tensorflow-datasets>=4.9",  # builds the tests' tiny TFDS datasets, no TensorFlow
+            "importlib_resources",  # TFDS builders defined in a test module need it
         ],
         "tfds": ["tensorflow-datasets>=4.9"],
     },

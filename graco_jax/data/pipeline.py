@@ -11,6 +11,9 @@
                 (SBD whole objects at data.path, granularity 1.0)
   'synthetic'   `graco_jax.data.sources.synthetic.SyntheticSource` (data.level, data.num_images)
   'synthetic_scenes'  synthetic images with all their objects (object-level training)
+  'tfds:NAME'   a prepared TFDS dataset with instance masks, e.g. 'tfds:coco/2017_panoptic'
+                or 'tfds:lvis' (data.path: the TFDS data dir, empty for TFDS's default; split
+                data.split), per image like SBD (`graco_jax.data.sources.tfds_coco`)
 `config.data.sampling`: 'shuffle' (epochs), 'weights_file' (official SBD sample scores with
 gamma), 'per_image_inverse_granularity' (the official SBD proposal loader: an image uniformly,
 then a proposal by inverse bin frequency; the GCL configs' default), 'inverse_granularity' (ours:
@@ -118,6 +121,9 @@ SOURCES = {
 
 def build_source(data_config: ml_collections.ConfigDict):
   name = data_config.source
+  if name.startswith("tfds:"):
+    from graco_jax.data.sources.tfds_coco import TFDSInstanceImages
+    return TFDSInstanceImages(name[len("tfds:"):], data_config.split, data_config.path)
   if name not in SOURCES:
     raise ValueError(f"unknown data source {name!r}; choose from {sorted(SOURCES)}")
   return SOURCES[name](data_config)

@@ -23,7 +23,8 @@ from graco_jax.evaluation import noc, report
 from graco_jax.model import create_model, init_params
 
 
-PATHS = ("GrabCut", "Berkeley", "SBD", "DAVIS", "PascalPart", "PartImageNet", "SA1B", "COCO_MVal")
+PATHS = ("GrabCut", "Berkeley", "SBD", "DAVIS", "PascalPart", "PartImageNet", "SA1B", "COCO_MVal",
+         "TFDS")  # TFDS: the data dir of every 'tfds:NAME' dataset (empty: TFDS's default)
 
 
 def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
@@ -50,6 +51,7 @@ def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
   ev.granularity_curves = False  # paper Fig. 4 IoU-granularity curves (10 more runs)
   ev.curve_clicks = (1, 3, 5)
   ev.method_name = ""
+  ev.tfds_split = "validation"  # of 'tfds:NAME' datasets, any TFDS split, e.g. 'validation[:500]'
   return ev
 
 
@@ -68,7 +70,10 @@ def _sources():
   }
 
 
-def make_source(name: str, path: str):
+def make_source(name: str, path: str, tfds_split: str = "validation"):
+  if name.startswith("tfds:"):  # e.g. tfds:coco/2017_panoptic, tfds:lvis; path: the data dir
+    from graco_jax.data.sources.tfds_coco import TFDSInstanceSource
+    return TFDSInstanceSource(name[len("tfds:"):], tfds_split, path)
   sources = _sources()
   if name not in sources:
     raise ValueError(f"unknown dataset {name!r}; choose from {sorted(sources)}")
@@ -134,7 +139,8 @@ def run(args) -> int:
 
   summaries, clicks_curves, gra_curves = {}, {}, {}
   for name in ev.datasets:
-    source = make_source(name, ev.paths.get(name, ""))
+    path_key = "TFDS" if name.startswith("tfds:") else name
+    source = make_source(name, ev.paths.get(path_key, ""), ev.get("tfds_split", "validation"))
     size = ev.davis_target_size if name == "DAVIS" else ev.target_size
     predictor = predictor_lib.zoom_in_flip(
         model.apply, variables, target_size=(size, size), with_flip=ev.with_flip,

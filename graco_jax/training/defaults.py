@@ -52,6 +52,8 @@ def train_fields(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
       "init_from": "",  # graco-jax checkpoint dir, official .pth, or MAE .pth (backbone only)
       "num_devices": -1,  # -1: every device of every process
       "log_every": 50,
+      "image_every": 1000,  # TensorBoard prediction images every N steps (0: none)
+      "num_images": 4,  # examples per image grid
       "checkpoint_every": 1000,
       "keep_checkpoints": 3,
       "async_checkpoints": True,

@@ -7,7 +7,8 @@ then step, log and checkpoint. A non-finite loss stops the run with an error nam
 writes a checkpoint at the current step and returns cleanly.
 
 Files in workdir: model_config.json, checkpoints/<step>/{params,state,data},
-metrics.csv (one row per log interval) and TensorBoard event files under tb/.
+metrics.csv (one row per log interval) and TensorBoard event files under tb/ (scalars,
+the histogram of sampled granularities and prediction images: training/tensorboard.py).
 """
 
 import csv
@@ -25,8 +26,7 @@ import tqdm
 from graco_jax import checkpoints, parallel
 from graco_jax.data import pipeline
 from graco_jax.model import init_params
-from graco_jax.training import optim, step as step_lib
-from graco_jax.training.tensorboard import EventWriter
+from graco_jax.training import optim, step as step_lib, tensorboard
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -143,11 +143,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start = int(start or 0)
 
   batch_sharding = parallel.data_sharding(mesh)
-  update_fn = None
+  update_fn = predict_fn = None
   log_path = os.path.join(workdir, "metrics.csv")
   is_chief = process_index == 0
-  writer = EventWriter(os.path.join(workdir, "tb")) if is_chief else None
-  totals, count, last_metrics = {}, 0, {}
+  writer = tensorboard.open_writer(os.path.join(workdir, "tb")) if is_chief else None
+  totals, count, last_metrics, sampled = {}, 0, {}, []
   tick, preempted = time.perf_counter(), False
   bar = tqdm.tqdm(total=total_steps, initial=start, disable=not (tc.progress and is_chief),
                   desc="train", dynamic_ncols=True)
@@ -176,6 +176,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
               f"{checkpoints.manager.checkpoint_dir(workdir)}")
         for k, v in metrics.items():
           totals[k] = totals.get(k, 0.0) + float(v)
+        sampled.append(np.asarray(local["granularity"]))
         count += 1
         done = step + 1
         bar.update(1)
@@ -191,9 +192,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                                  sorted(last_metrics.items())), flush=True)
             _append_csv(log_path, done, last_metrics)
             for k, v in last_metrics.items():
-              writer.scalar(f"train/{k}", v, done)
+              writer.add_scalar(f"train/{k}", v, done)
+            tensorboard.write_granularities(writer, np.concatenate(sampled), done)
             writer.flush()
-          totals, count, tick = {}, 0, time.perf_counter()
+          totals, count, sampled, tick = {}, 0, [], time.perf_counter()
+        if tc.image_every > 0 and done % tc.image_every == 0:
+          if predict_fn is None:  # every process runs it: the batch spans all of them
+            predict_fn = step_lib.make_predict_fn(config, tc.num_images, mesh)
+          shown = jax.device_get(predict_fn(state.params, batch))
+          if is_chief:
+            writer.add_image("train/predictions", tensorboard.prediction_grid(
+                shown["image"], shown["mask"], shown["probs"], shown["coords"],
+                shown["is_positive"], shown["valid"]), done, dataformats="HWC")
         if done % tc.checkpoint_every == 0 or done == total_steps:
           _save(manager, state, data_iter.get_state(), done)
   finally:

@@ -167,6 +167,24 @@ def make_update_fn(config: ml_collections.ConfigDict, tx, trainable: tuple):
   return update_fn
 
 
+def make_predict_fn(config: ml_collections.ConfigDict, num: int, mesh):
+  """jit `(params, batch) -> dict`: the first `num` examples of a (global) batch with 'image' as
+  float and 'probs' [num, H, W], the model's answer to their initial clicks (eval mode, no
+  previous mask), replicated so that every process can read it (the TensorBoard images)."""
+  model = training_model(config)
+  use_granularity = config.model.use_granularity
+
+  def predict(params, batch):
+    shown = jax.tree.map(lambda x: x[:num], batch)
+    image = as_float_image(shown["image"])
+    granularity = shown["granularity"].astype(jnp.float32) if use_granularity else None
+    prev = jnp.zeros(image.shape[:3] + (1,), jnp.float32)
+    logits = model.apply(params, image, batch_clicks(shown), prev, granularity, train=False)
+    return {**shown, "image": image, "probs": jax.nn.sigmoid(logits[..., 0].astype(jnp.float32))}
+
+  return jax.jit(predict, out_shardings=parallel.replicated(mesh))
+
+
 def jit_update_fn(update_fn, state, mesh, batch_example):
   """jit with the state replicated, the batch split over the mesh's 'data' axis and the old
   state donated. Gradients come out averaged over the global batch by the jit's semantics."""

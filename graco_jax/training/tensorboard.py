@@ -1,92 +1,49 @@
-"""A dependency-free TensorBoard scalar writer (TFRecord of `Event` protos, hand-encoded).
+"""TensorBoard summaries of a training run, written by tensorboardX (no TensorFlow needed).
 
-TensorBoard reads `events.out.tfevents.*` files: each record is
-[uint64 length][uint32 masked crc32c of length][Event bytes][uint32 masked crc32c of bytes].
-We only write `Event{wall_time, step, summary{value{tag, simple_value}}}` (and the
-file-version header), which avoids a TensorFlow dependency for one feature.
+The loop writes under WORKDIR/tb: every log interval the `train/*` scalars of metrics.csv (the
+learning rate among them) and `train/granularity`, the histogram of the granularities the
+sampler drew since the last log, in the ten 0.1-wide buckets of the granularity embedding; every
+`train.image_every` steps `train/predictions`, the `prediction_grid` of the first
+`train.num_images` examples of the batch.
 """
 
-import os
-import socket
-import struct
-import time
+import numpy as np
+import tensorboardX
+
+GRANULARITY_BINS = np.linspace(0.0, 1.0, 11)
+_POSITIVE, _NEGATIVE, _IGNORED = (0, 255, 0), (255, 0, 0), (128, 128, 128)
 
 
-def _crc32c_table():
-  table = []
-  for i in range(256):
-    crc = i
-    for _ in range(8):
-      crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-    table.append(crc)
-  return table
+def open_writer(logdir: str) -> tensorboardX.SummaryWriter:
+  return tensorboardX.SummaryWriter(logdir, flush_secs=60)
 
 
-_TABLE = _crc32c_table()
+def write_granularities(writer, granularities, step: int) -> None:
+  writer.add_histogram("train/granularity", np.asarray(granularities, np.float64), step,
+                       bins=GRANULARITY_BINS)
 
 
-def crc32c(data: bytes) -> int:
-  crc = 0xFFFFFFFF
-  for byte in data:
-    crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-  return crc ^ 0xFFFFFFFF
-
-
-def _masked_crc(data: bytes) -> int:
-  crc = crc32c(data)
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _varint(n: int) -> bytes:
-  out = bytearray()
-  while True:
-    byte = n & 0x7F
-    n >>= 7
-    if n:
-      out.append(byte | 0x80)
-    else:
-      out.append(byte)
-      return bytes(out)
-
-
-def _field_bytes(number: int, payload: bytes) -> bytes:
-  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _event(wall_time: float, step: int, summary: bytes = b"", version: str = "") -> bytes:
-  out = _varint(1 << 3 | 1) + struct.pack("<d", wall_time) + _varint(2 << 3) + _varint(step)
-  if version:
-    out += _field_bytes(3, version.encode())
-  if summary:
-    out += _field_bytes(5, summary)
+def _overlay(image, where, colour, alpha=0.5):
+  out = image.copy()
+  out[where] = (1 - alpha) * out[where] + alpha * np.asarray(colour, np.float32)
   return out
 
 
-def _scalar_summary(tag: str, value: float) -> bytes:
-  value_msg = _field_bytes(1, tag.encode()) + _varint(2 << 3 | 5) + struct.pack("<f", value)
-  return _field_bytes(1, value_msg)
-
-
-class EventWriter:
-  """`EventWriter(logdir).scalar(tag, value, step)`; flush() / close()."""
-
-  def __init__(self, logdir: str):
-    os.makedirs(logdir, exist_ok=True)
-    name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-    self.path = os.path.join(logdir, name)
-    self._file = open(self.path, "ab")
-    self._write(_event(time.time(), 0, version="brain.Event:2"))
-
-  def _write(self, data: bytes):
-    header = struct.pack("<Q", len(data))
-    self._file.write(header + struct.pack("<I", _masked_crc(header)) + data +
-                     struct.pack("<I", _masked_crc(data)))
-
-  def scalar(self, tag: str, value: float, step: int):
-    self._write(_event(time.time(), int(step), _scalar_summary(tag, float(value))))
-
-  def flush(self):
-    self._file.flush()
-
-  def close(self):
-    self._file.close()
+def prediction_grid(image, mask, probs, coords, is_positive, valid) -> np.ndarray:
+  """uint8 [k * H, 3 * W, 3]: one row per example, columns (image with its clicks as 3x3
+  squares, green positive and red negative; ground truth in green; prediction probs > 0.5 in
+  green), ignored pixels grey. Shapes: image [k, H, W, 3] float in [0, 1], mask [k, H, W]
+  (1 / 0 / -1), probs [k, H, W], coords [k, K, 2] (y, x), is_positive / valid [k, K]."""
+  image = np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0
+  _, height, width, _ = image.shape
+  rows = []
+  for i in range(image.shape[0]):
+    clicked = image[i].copy()
+    for (y, x), positive in zip(coords[i][valid[i]], is_positive[i][valid[i]]):
+      clicked[max(y - 1, 0):min(y + 2, height), max(x - 1, 0):min(x + 2, width)] = (
+          _POSITIVE if positive else _NEGATIVE)
+    ignored = mask[i] < 0
+    truth = _overlay(_overlay(image[i], mask[i] > 0, _POSITIVE), ignored, _IGNORED)
+    predicted = _overlay(_overlay(image[i], probs[i] > 0.5, _POSITIVE), ignored, _IGNORED)
+    rows.append(np.concatenate([clicked, truth, predicted], axis=1))
+  return np.rint(np.concatenate(rows, axis=0)).astype(np.uint8)

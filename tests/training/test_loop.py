@@ -1,5 +1,6 @@
 """End-to-end training on generated ellipses: learning, resume after preemption, NaN stop."""
 
+import csv
 import os
 import signal
 
@@ -73,7 +74,6 @@ def ellipses(monkeypatch):
 
 
 def _rows(workdir):
-  import csv
   with open(os.path.join(workdir, "metrics.csv"), encoding="utf-8") as f:
     return list(csv.DictReader(f))
 
@@ -113,6 +113,11 @@ def test_preempted_run_resumes_to_bit_identical_parameters(ellipses, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def _granularities(count):
+  """The granularities of fake batch `count` (1-based): spread over the 0.1 bins."""
+  return ((np.arange(8) + 3 * count) % 10 / 10 + 0.05).astype(np.float32)
+
+
 class _NaNAtStep:
   """Stands in for the grain dataset: float batches, NaN image at batch `bad` (1-based)."""
 
@@ -133,7 +138,7 @@ class _NaNAtStep:
     valid[:, 0] = True
     coords = np.full((8, self.capacity, 2), 30, np.int32)
     return {"image": image, "mask": mask, "coords": coords, "is_positive": valid.copy(),
-            "valid": valid, "granularity": np.ones(8, np.float32)}
+            "valid": valid, "granularity": _granularities(self.count)}
 
   def get_state(self):
     return {"count": self.count}
@@ -176,3 +181,50 @@ def test_init_from_reads_official_and_mae_pth_files(tmp_path):
                                 fresh["head"]["conv_seg"]["kernel"])
   np.testing.assert_array_equal(loaded["params"]["backbone"]["click_embed"]["proj"]["kernel"],
                                 fresh["backbone"]["click_embed"]["proj"]["kernel"])
+
+
+def test_tensorboard_holds_the_logged_scalars_granularities_and_prediction_images(
+    ellipses, tmp_path, monkeypatch):
+  from tensorboard.backend.event_processing import event_accumulator
+  config = tiny_config(10, log_every=5, image_every=4, num_images=3)
+  config.optimizer.schedule = "cosine"  # a learning rate that moves
+  monkeypatch.setattr(pipeline, "make_train_dataset",
+                      lambda *a, **k: _NaNAtStep(0, pipeline.click_capacity(config.train)))
+  result = loop.train(config, str(tmp_path))
+  events = event_accumulator.EventAccumulator(
+      str(tmp_path / "tb"), size_guidance={"scalars": 0, "images": 0, "histograms": 0})
+  events.Reload()
+  logged = {}
+  for row in _rows(str(tmp_path)):
+    for key, value in row.items():
+      if key != "step":
+        logged.setdefault(f"train/{key}", []).append((int(row["step"]), float(value)))
+  assert "train/learning_rate" in logged and set(logged) <= set(events.Tags()["scalars"])
+  for tag, rows in logged.items():
+    scalars = events.Scalars(tag)
+    assert [e.step for e in scalars] == [5, 10]
+    np.testing.assert_allclose([e.value for e in scalars], [v for _, v in rows], rtol=1e-5)
+  for key, value in result["metrics"].items():  # the last interval, float32 in the file
+    assert events.Scalars(f"train/{key}")[-1].value == np.float32(value)
+  lr = [e.value for e in events.Scalars("train/learning_rate")]
+  assert lr[0] > lr[1] > 0
+
+  histograms = events.Histograms("train/granularity")
+  assert [h.step for h in histograms] == [5, 10]
+  for h, batches in zip(histograms, (range(1, 6), range(6, 11))):
+    drawn = np.concatenate([_granularities(c) for c in batches])
+    value = h.histogram_value
+    assert value.num == drawn.size == 40
+    np.testing.assert_allclose(value.sum, drawn.sum(), rtol=1e-6)
+    limits = np.asarray(value.bucket_limit)
+    counts = np.asarray(value.bucket)  # bucket i counts [limit i-1, limit i); 0: below
+    expected = np.histogram(drawn, bins=np.linspace(0, 1, 11))[0]
+    for i in range(1, len(limits)):
+      k = int(np.rint(limits[i] * 10)) - 1
+      assert counts[i] == expected[k]
+    assert counts.sum() == 40
+
+  images = events.Images("train/predictions")
+  assert [im.step for im in images] == [4, 8]
+  for im in images:
+    assert (im.height, im.width) == (3 * 64, 3 * 64)  # 3 examples x (clicks, truth, prediction)
