@@ -25,9 +25,9 @@ import numpy as np
 from graco_jax import parallel
 from graco_jax.agg import generate as gen
 from graco_jax.agg import granularity as gran_lib
-from graco_jax.agg import postprocess, store
-from graco_jax.data.pipeline import SceneInstances
-from graco_jax.data.sources.synthetic import SyntheticScenes
+from graco_jax.agg import postprocess
+from graco_jax.data import proposal_store as store
+from graco_jax.data.sources.synthetic import SceneInstances, SyntheticScenes
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.model import create_model, init_params, model_config
 from graco_jax import predictor as predictor_lib

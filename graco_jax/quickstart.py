@@ -70,7 +70,7 @@ def default_settings() -> ml_collections.ConfigDict:
 
 
 def object_data_config(s) -> ml_collections.ConfigDict:
-  """The `config.data` of the synthetic training objects (graco_jax.data.pipeline.build_source);
+  """The `config.data` of the synthetic training objects (graco_jax.data.registry.build_source);
   proposal stores record it so their reader rebuilds the images."""
   return ml_collections.ConfigDict({
       "source": "synthetic", "level": "object", "split": "train", "num_images": s.train_images,
@@ -80,7 +80,7 @@ def object_data_config(s) -> ml_collections.ConfigDict:
 def write_object_store(source, data_config, store_dir: str, limit: int) -> int:
   """Whole objects at granularity 1.0 as a proposal store: GCL mixes them in with the AGG
   proposals (the official GCL loader does the same with SBD objects). Returns its size."""
-  from graco_jax.agg import store
+  from graco_jax.data import proposal_store as store
   store.write_meta(store_dir, {"source": repr(source), "num_records": len(source),
                                "config": {"kind": "ground-truth whole objects"},
                                "data": data_config.to_dict()})
@@ -204,7 +204,7 @@ def agg_config(s):
 
 def stage_agg(s, out):
   from graco_jax.agg.generate import generate
-  from graco_jax.data.pipeline import build_source
+  from graco_jax.data.registry import build_source
   print("[2/5] AGG: proposals from the object-level model on the training objects")
   data_config = object_data_config(s)
   source = build_source(data_config)

@@ -33,10 +33,10 @@ from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
 
-from graco_jax import parallel
-from graco_jax.agg import engine, granularity as gran_lib, postprocess, store
+from graco_jax import checkpoints, config_utils, parallel, predictor as predictor_lib
+from graco_jax.agg import engine, granularity as gran_lib, postprocess
+from graco_jax.data import proposal_store as store, registry
 from graco_jax.data.image_io import atomic_write_bytes
-from graco_jax import predictor as predictor_lib
 from graco_jax.model import GRANULARITY_BINS
 
 
@@ -293,7 +293,7 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
     source: records in the shared dataset format: one instance per record ('mask' 1 marks
       the object) or one image per record with an 'instances' label map (see instance_list).
     out_dir: the store directory; existing chunks are kept and their instances skipped.
-    data_config: the `config.data` that built `source` (graco_jax.data.pipeline.build_source);
+    data_config: the `config.data` that built `source` (graco_jax.data.registry.build_source);
       recorded in meta.json so the store's reader can rebuild the images without it.
     mesh: a 'data' mesh (default: all devices).
     progress: show a progress bar on host 0.
@@ -452,19 +452,15 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-  from graco_jax.checkpoints.manager import load_for_inference
-  from graco_jax.config_utils import load_config
-  from graco_jax.data.pipeline import build_source
   parallel.initialize_distributed()
-  config = load_config(args.config, args.config_overrides)
+  config = config_utils.load_config(args.config, args.config_overrides)
   if "path" in config.data:  # the store's reader may run from another directory
     config.data.path = os.path.abspath(config.data.path)
-  source = build_source(config.data)
-  model_config, variables = load_for_inference(args.checkpoint)
+  source = registry.build_source(config.data)
+  model_config, variables = checkpoints.load_for_inference(args.checkpoint)
   if config.agg.input_size is None:
     config.agg.input_size = int(model_config.crop_size[0])
-  from graco_jax.model import create_model
-  predictor = predictor_lib.plain(create_model(model_config).apply, variables)
+  predictor = predictor_lib.for_model(model_config, variables, "plain")
   summary = generate(config.agg, predictor, source, args.out,
                      data_config=config.data, progress=not args.no_progress, limit=args.limit)
   print(json.dumps(summary, indent=2))

@@ -21,6 +21,11 @@ def read_image(path: str) -> np.ndarray:
   return array
 
 
+def read_image_uint8(path: str) -> np.ndarray:
+  """RGB uint8 [H, W, 3] (errors name the file)."""
+  return np.rint(read_image(path) * 255.0).astype(np.uint8)
+
+
 def read_mask(path: str) -> np.ndarray:
   """Single-channel 8-bit mask as uint8 [H, W] (values as stored)."""
   try:

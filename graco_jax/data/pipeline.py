@@ -1,19 +1,7 @@
 """The grain training pipeline: source -> weighted/shuffled indices -> augment + sample clicks
 -> per-process batches, deterministic and checkpointable from (config, seed, step).
 
-`config.data.source` names the dataset (`SOURCES`):
-  'sbd'         SBD train (data.path), per image, object chosen after augmentation
-  'proposals'   an AGG proposal store (data.path; images from the paths stored in it)
-  'gcl'         GCL data: the concatenation of data.parts, any of 'gt' (GT part masks with
-                granularity at data.gt_path: a PascalPart root (has Annotations_Part/; its
-                train list, objects at 1.0 and parts, `PascalPartTrainParts`) or else a
-                proposal store), 'agg' (AGG proposals at data.agg_path) and 'objects'
-                (SBD whole objects at data.path, granularity 1.0)
-  'synthetic'   `graco_jax.data.sources.synthetic.SyntheticSource` (data.level, data.num_images)
-  'synthetic_scenes'  synthetic images with all their objects (object-level training)
-  'tfds:NAME'   a prepared TFDS dataset with instance masks, e.g. 'tfds:coco/2017_panoptic'
-                or 'tfds:lvis' (data.path: the TFDS data dir, empty for TFDS's default; split
-                data.split), per image like SBD (`graco_jax.data.sources.tfds_coco`)
+`config.data.source` names the dataset (graco_jax.data.registry).
 `config.data.sampling`: 'shuffle' (epochs), 'weights_file' (official SBD sample scores with
 gamma), 'per_image_inverse_granularity' (the official SBD proposal loader: an image uniformly,
 then a proposal by inverse bin frequency; the GCL configs' default), 'inverse_granularity' (ours:
@@ -22,7 +10,6 @@ inverse bin frequency over all records, every bin the same total probability).
 Batches are dicts of numpy arrays, leading axis = per-process batch (see training/step.py).
 """
 
-import bisect
 import os
 
 import grain
@@ -31,118 +18,7 @@ import numpy as np
 
 from graco_jax import config_utils
 from graco_jax.data import sampling, transforms
-
-
-class ConcatSource:
-  """Several sources as one (GT + AGG); `granularities()` concatenated when all have them."""
-
-  def __init__(self, sources):
-    self.sources = list(sources)
-    self.offsets = np.cumsum([0] + [len(s) for s in self.sources]).tolist()
-
-  def __len__(self):
-    return self.offsets[-1]
-
-  def __getitem__(self, index):
-    index = int(index)
-    k = bisect.bisect_right(self.offsets, index) - 1
-    return self.sources[k][index - self.offsets[k]]
-
-  def granularities(self) -> np.ndarray:
-    return np.concatenate([source_granularities(s) for s in self.sources])
-
-  def __repr__(self):
-    return f"ConcatSource({self.sources!r})"
-
-
-class SceneInstances:
-  """Synthetic scenes as image-level records with all objects as 'instances'."""
-
-  def __init__(self, scenes):
-    self.scenes = scenes
-
-  def __len__(self):
-    return len(self.scenes)
-
-  def __getitem__(self, index):
-    scene = self.scenes[int(index)]
-    instances = scene.instance_map()
-    return {"image": scene.image, "mask": (instances > 0).astype(np.int8),
-            "instances": instances, "image_id": scene.image_id, "object_id": -1,
-            "granularity": np.float32(1.0)}
-
-
-def _sbd(c):
-  from graco_jax.data.sources.sbd_train import SBDTrainSource
-  return SBDTrainSource(c.path, c.get("split", "train"), c.get("buggy_mask_thresh", 0.08))
-
-
-def _proposals(c, path=None):
-  from graco_jax.data.sources.proposals import ProposalSource
-  return ProposalSource(path or c.path)
-
-
-def _gt_parts(c):
-  if os.path.isdir(os.path.join(c.gt_path, "Annotations_Part")):
-    from graco_jax.data.sources.pascalpart import PascalPartTrainParts
-    return PascalPartTrainParts(c.gt_path)
-  return _proposals(c, c.gt_path)
-
-
-def _gcl(c):
-  parts = {"gt": lambda: _gt_parts(c), "agg": lambda: _proposals(c, c.agg_path),
-           "objects": lambda: _sbd(c)}
-  unknown = set(c.parts) - set(parts)
-  if unknown:
-    raise ValueError(f"unknown GCL data parts {sorted(unknown)}; choose from {sorted(parts)}")
-  return ConcatSource([parts[name]() for name in c.parts])
-
-
-def _synthetic(c):
-  from graco_jax.data.sources.synthetic import SyntheticSource
-  return SyntheticSource(c.get("level", "object"), c.get("split", "train"), c.num_images,
-                         tuple(c.image_size), c.get("seed", 0))
-
-
-def _synthetic_scenes(c):
-  from graco_jax.data.sources.synthetic import SyntheticScenes
-  return SceneInstances(SyntheticScenes(c.get("split", "train"), c.num_images,
-                                        tuple(c.image_size), c.get("seed", 0)))
-
-
-SOURCES = {
-    "sbd": _sbd,
-    "proposals": _proposals,
-    "gcl": _gcl,
-    "synthetic": _synthetic,
-    "synthetic_scenes": _synthetic_scenes,
-}
-
-
-def build_source(data_config: ml_collections.ConfigDict):
-  name = data_config.source
-  if name.startswith("tfds:"):
-    from graco_jax.data.sources.tfds_coco import TFDSInstanceImages
-    return TFDSInstanceImages(name[len("tfds:"):], data_config.split, data_config.path)
-  if name not in SOURCES:
-    raise ValueError(f"unknown data source {name!r}; choose from {sorted(SOURCES)}")
-  return SOURCES[name](data_config)
-
-
-def source_granularities(source) -> np.ndarray:
-  """[N] float32 granularity of every record; reads all records when the source has no
-  `granularities()` (fine for small sources)."""
-  if hasattr(source, "granularities"):
-    return np.asarray(source.granularities(), np.float32)
-  return np.asarray([source[i]["granularity"] for i in range(len(source))], np.float32)
-
-
-def source_image_ids(source) -> np.ndarray:
-  """[N] image id (str) of every record; reads all records when the source has no
-  `image_ids()` (fine for small sources)."""
-  if hasattr(source, "image_ids"):
-    return np.asarray(source.image_ids(), object)
-  return np.asarray([str(source[i]["image_id"]) for i in range(len(source))], object)
+from graco_jax.data.sources.concat import ConcatSource, source_granularities, source_image_ids
 
 
 def _bins(granularities):

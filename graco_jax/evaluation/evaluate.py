@@ -18,6 +18,7 @@ import numpy as np
 import tqdm
 
 from graco_jax import config_utils, parallel, predictor as predictor_lib
+from graco_jax.data import registry
 from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.evaluation import noc, report
 from graco_jax.model import create_model, init_params
@@ -53,33 +54,6 @@ def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
   ev.method_name = ""
   ev.tfds_split = "validation"  # of 'tfds:NAME' datasets, any TFDS split, e.g. 'validation[:500]'
   return ev
-
-
-def _sources():
-  from graco_jax.data.sources import (berkeley, coco_mval, davis, grabcut, partimagenet,
-                                      pascalpart, sa1b, sbd)
-  return {
-      "GrabCut": grabcut.GrabCutSource,
-      "Berkeley": berkeley.BerkeleySource,
-      "DAVIS": davis.DavisSource,
-      "SBD": sbd.SBDEvalSource,
-      "PascalPart": pascalpart.PascalPartSource,
-      "PartImageNet": partimagenet.PartImageNetSource,
-      "SA1B": sa1b.SA1BSource,
-      "COCO_MVal": coco_mval.COCOMValSource,
-  }
-
-
-def make_source(name: str, path: str, tfds_split: str = "validation"):
-  if name.startswith("tfds:"):  # e.g. tfds:coco/2017_panoptic, tfds:lvis; path: the data dir
-    from graco_jax.data.sources.tfds_coco import TFDSInstanceSource
-    return TFDSInstanceSource(name[len("tfds:"):], tfds_split, path)
-  sources = _sources()
-  if name not in sources:
-    raise ValueError(f"unknown dataset {name!r}; choose from {sorted(sources)}")
-  if not path:
-    raise ValueError(f"no path for dataset {name}: set --config.eval.paths.{name}=DIR")
-  return sources[name](path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +114,7 @@ def run(args) -> int:
   summaries, clicks_curves, gra_curves = {}, {}, {}
   for name in ev.datasets:
     path_key = "TFDS" if name.startswith("tfds:") else name
-    source = make_source(name, ev.paths.get(path_key, ""), ev.get("tfds_split", "validation"))
+    source = registry.eval_source(name, ev.paths.get(path_key, ""), ev.get("tfds_split", "validation"))
     size = ev.davis_target_size if name == "DAVIS" else ev.target_size
     predictor = predictor_lib.zoom_in_flip(
         model.apply, variables, target_size=(size, size), with_flip=ev.with_flip,

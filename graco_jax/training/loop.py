@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 import tqdm
 
 from graco_jax import checkpoints, parallel
-from graco_jax.data import pipeline
+from graco_jax.data import pipeline, registry
 from graco_jax.model import init_params
 from graco_jax.training import optim, step as step_lib, tensorboard
 
@@ -116,7 +116,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if tc.batch_size % (parallel.data_size(mesh) * tc.grad_accum_steps):
     raise ValueError(f"batch_size {tc.batch_size} is not a multiple of devices "
                      f"({parallel.data_size(mesh)}) x grad_accum_steps ({tc.grad_accum_steps})")
-  source = pipeline.build_source(config.data)
+  source = registry.build_source(config.data)
   steps_per_epoch = tc.steps_per_epoch if tc.steps_per_epoch > 0 else max(
       len(source) // tc.batch_size, 1)
   total_steps = tc.num_steps if tc.num_steps > 0 else tc.num_epochs * steps_per_epoch

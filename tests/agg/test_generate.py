@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from agg_toys import SIZE, ToySource, part_image, part_predict_fn
 from graco_jax import parallel
 from graco_jax.agg import generate as gen
-from graco_jax.agg import store
+from graco_jax.data import proposal_store as store
 from graco_jax.data.sources.proposals import ProposalSource
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -114,7 +114,8 @@ import json, sys
 sys.path.insert(0, {here!r})
 import jax
 from agg_toys import ToySource, part_predict_fn
-from graco_jax.agg import generate as gen, store
+from graco_jax.agg import generate as gen
+from graco_jax.data import proposal_store as store
 assert jax.device_count() == 8
 config = gen.default_config()
 config.input_size, config.batch_size = 64, 6

@@ -7,9 +7,8 @@ import jax
 import numpy as np
 
 from graco_jax import cli
-from graco_jax.agg import store
+from graco_jax.data import proposal_store as store, registry
 from graco_jax.checkpoints.manager import save_params
-from graco_jax.data.sources.proposals import ProposalSource
 from graco_jax.model import init_params, model_config
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
@@ -36,7 +35,7 @@ def test_generate_command_with_a_tiny_model(tmp_path, capsys):
   assert json.loads(capsys.readouterr().out)["proposals_this_run"] == 0
   assert store.read_proposals(out) == before
   # The store rebuilds its images from the recorded data config.
-  records = ProposalSource(out)
+  records = registry.proposal_source(out)
   assert len(records) == len(before)
   if len(records):
     r = records[0]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from graco_jax.data import pipeline
+from graco_jax.data import pipeline, registry
+from graco_jax.data.sources.concat import source_granularities
 from graco_jax.data.sources.pascalpart import PascalPartTrainParts, part_granularity
 from graco_jax.training.defaults import train_fields
 
@@ -106,10 +107,10 @@ def test_gcl_gt_part_reads_a_pascalpart_root(tmp_path, write_pascalpart_annotati
   config.data.sampling = "inverse_granularity"
   config.data.sampler.min_object_area = 1
   config.data.num_threads = 1
-  source = pipeline.build_source(config.data)
+  source = registry.build_source(config.data)
   assert len(source) == len(EXPECTED)
   np.testing.assert_array_equal(source[2]["mask"], BODY)
-  g = pipeline.source_granularities(source)
+  g = source_granularities(source)
   np.testing.assert_array_equal(g, np.float32([e[5] for e in EXPECTED]))
   # Bins 0.1, 0.2, 0.4 and 1.0 share the probability equally.
   np.testing.assert_allclose(pipeline.inverse_granularity_weights(g),

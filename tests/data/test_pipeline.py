@@ -2,7 +2,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from graco_jax.data import pipeline
+from graco_jax.data import pipeline, registry
+from graco_jax.data.sources.concat import ConcatSource
 from graco_jax.training.defaults import train_fields
 
 
@@ -91,11 +92,11 @@ def test_inverse_granularity_sampling_draws_rare_granularities_as_often():
 
 
 def test_concat_source_and_registry_errors():
-  source = pipeline.ConcatSource([Boxes(3), Boxes(5)])
+  source = ConcatSource([Boxes(3), Boxes(5)])
   assert len(source) == 8 and source[4]["image_id"] == "1"
   assert source.granularities().shape == (8,)
   with pytest.raises(ValueError, match="unknown data source"):
-    pipeline.build_source(ml_collections.ConfigDict({"source": "nope"}))
+    registry.build_source(ml_collections.ConfigDict({"source": "nope"}))
 
 
 class Records:
@@ -133,7 +134,7 @@ def test_per_image_inverse_granularity_weights_follow_the_official_loader():
 
 def test_per_image_sampling_counts_each_part_and_draws_images_uniformly():
   # Two parts: the database above (3 drawable images) and two whole-object images (g = 1).
-  source = pipeline.ConcatSource([Records(DATABASE), Records([("E", 1.0), ("F", 1.0)])])
+  source = ConcatSource([Records(DATABASE), Records([("E", 1.0), ("F", 1.0)])])
   config = ml_collections.ConfigDict({"sampling": "per_image_inverse_granularity"})
   w = pipeline.record_weights(source, config)
   np.testing.assert_allclose(w, [p * 3 / 5 for p in OFFICIAL] + [1 / 5, 1 / 5], rtol=1e-12)

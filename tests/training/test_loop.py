@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from graco_jax import checkpoints
-from graco_jax.data import pipeline
+from graco_jax.data import pipeline, registry
 from graco_jax.model import model_config
 from graco_jax.training import loop
 from graco_jax.training.defaults import train_fields
@@ -68,7 +68,7 @@ def tiny_config(num_steps, **train):
 @pytest.fixture
 def ellipses(monkeypatch):
   hooks = {}
-  monkeypatch.setitem(pipeline.SOURCES, "ellipses",
+  monkeypatch.setitem(registry.TRAIN_SOURCES, "ellipses",
                       lambda c: Ellipses(on_fetch=hooks.get("on_fetch")))
   return hooks
 

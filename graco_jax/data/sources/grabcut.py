@@ -8,14 +8,9 @@ import os
 
 import numpy as np
 
-from graco_jax.data.image_io import read_image, read_mask
+from graco_jax.data.image_io import read_image_uint8, read_mask
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def read_image_uint8(path: str) -> np.ndarray:
-  """RGB uint8 [H, W, 3] (errors name the file)."""
-  return np.rint(read_image(path) * 255.0).astype(np.uint8)
 
 
 def grabcut_mask(raw: np.ndarray) -> np.ndarray:

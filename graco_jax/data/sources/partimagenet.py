@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from graco_jax.data.sources.coco import load_coco_json, decode_annotation
-from graco_jax.data.sources.grabcut import read_image_uint8
+from graco_jax.data.image_io import read_image_uint8
 
 
 def _class_and_part(category) -> tuple:

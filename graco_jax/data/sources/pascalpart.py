@@ -17,7 +17,7 @@ import os
 import numpy as np
 from scipy.io import loadmat
 
-from graco_jax.data.sources.grabcut import read_image_uint8
+from graco_jax.data.image_io import read_image_uint8
 
 PAPER_CLASSES = ("train", "bicycle", "cow", "aeroplane", "bus")
 

@@ -1,8 +1,8 @@
 """Grain source over an AGG proposal store: one record per proposal, ready for GCL training.
 
 The image of a proposal is read back from the image source the store was generated from (its
-record `source_index`): the one given, else the one meta.json's 'data' config rebuilds
-(graco_jax.data.pipeline.build_source), else the stored `image_path`. Records follow the
+record `source_index`) when one is given (`graco_jax.data.registry.proposal_source` rebuilds it
+from the data config in the store's meta.json), else from the stored `image_path`. Records follow the
 shared dataset interface, with the proposal as 'mask' and the combined granularity as
 'granularity', plus 'scale_granularity' and 'semantic_granularity' (raw values, Eqs. 4-5).
 
@@ -11,10 +11,9 @@ never empties the other proposals of its image.
 """
 
 import grain.python as grain
-import ml_collections
 import numpy as np
 
-from graco_jax.agg import store as store_lib
+from graco_jax.data import proposal_store as store_lib
 from graco_jax.data.image_io import read_image
 
 
@@ -24,9 +23,6 @@ class ProposalSource(grain.RandomAccessDataSource):
   def __init__(self, store_dir: str, image_source=None):
     self.store_dir = store_dir
     self.meta = store_lib.read_meta(store_dir)
-    if image_source is None and self.meta.get("data"):
-      from graco_jax.data.pipeline import build_source  # pipeline imports this module
-      image_source = build_source(ml_collections.ConfigDict(self.meta["data"]))
     self.image_source = image_source
     if image_source is not None and len(image_source) != self.meta["num_records"]:
       raise ValueError(

@@ -16,7 +16,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from graco_jax.data.sources.coco import annotation_rle
-from graco_jax.data.sources.grabcut import read_image_uint8
+from graco_jax.data.image_io import read_image_uint8
 
 
 def _natural_key(name):

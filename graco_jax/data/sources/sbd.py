@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from graco_jax.data.sources.grabcut import read_image_uint8
+from graco_jax.data.image_io import read_image_uint8
 from graco_jax.data.sources.sbd_train import read_sbd_instances
 
 

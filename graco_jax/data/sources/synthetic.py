@@ -537,3 +537,20 @@ class SyntheticSource(grain.RandomAccessDataSource):
 
   def __repr__(self) -> str:
     return f"SyntheticSource(level={self.level!r}, {self.scenes!r}, instances={len(self)})"
+
+
+class SceneInstances:
+  """Synthetic scenes as image-level records with all objects as 'instances'."""
+
+  def __init__(self, scenes):
+    self.scenes = scenes
+
+  def __len__(self):
+    return len(self.scenes)
+
+  def __getitem__(self, index):
+    scene = self.scenes[int(index)]
+    instances = scene.instance_map()
+    return {"image": scene.image, "mask": (instances > 0).astype(np.int8),
+            "instances": instances, "image_id": scene.image_id, "object_id": -1,
+            "granularity": np.float32(1.0)}

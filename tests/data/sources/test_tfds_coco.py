@@ -11,10 +11,9 @@ from PIL import Image
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-from graco_jax.data import pipeline  # noqa: E402
+from graco_jax.data import pipeline, registry  # noqa: E402
 from graco_jax.data.sources import tfds_coco  # noqa: E402
 from graco_jax.errors import InputError  # noqa: E402
-from graco_jax.evaluation import evaluate  # noqa: E402
 from graco_jax.model import model_config  # noqa: E402
 from graco_jax.training.defaults import train_fields  # noqa: E402
 
@@ -184,12 +183,12 @@ def test_registries_build_tfds_sources_and_the_pipeline_batches_them(data_dir):
                       "prefetch": 1})
   config.data.sampler.min_object_area = 4
   config.train.max_num_points = 2
-  source = pipeline.build_source(config.data)
+  source = registry.build_source(config.data)
   assert isinstance(source, tfds_coco.TFDSInstanceImages) and len(source) == 3
   batch = next(iter(pipeline.make_train_dataset(source, config, batch_size=2, seed=0)))
   assert batch["image"].shape == (2, 32, 32, 3) and batch["mask"].shape == (2, 32, 32)
   assert (batch["mask"] == 1).any(axis=(1, 2)).all()
-  evaluation = evaluate.make_source("tfds:coco/2017_panoptic", data_dir, "validation[:1]")
+  evaluation = registry.eval_source("tfds:coco/2017_panoptic", data_dir, "validation[:1]")
   assert len(evaluation) == 2
 
 

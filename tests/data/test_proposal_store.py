@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from graco_jax.agg import store
+from graco_jax.data import proposal_store as store
 from graco_jax.data.sources.proposals import ProposalSource
 
 
