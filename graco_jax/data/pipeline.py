@@ -26,6 +26,7 @@ import numpy as np
 
 from graco_jax import config_utils
 from graco_jax.data import sampling, transforms
+from graco_jax.errors import InputError
 
 
 class ConcatSource:
@@ -89,7 +90,7 @@ def _gcl(c):
            "objects": lambda: _sbd(c)}
   unknown = set(c.parts) - set(parts)
   if unknown:
-    raise ValueError(f"unknown GCL data parts {sorted(unknown)}; choose from {sorted(parts)}")
+    raise InputError(f"unknown GCL data parts {sorted(unknown)}; choose from {sorted(parts)}")
   return ConcatSource([parts[name]() for name in c.parts])
 
 
@@ -117,7 +118,7 @@ SOURCES = {
 def build_source(data_config: ml_collections.ConfigDict):
   name = data_config.source
   if name not in SOURCES:
-    raise ValueError(f"unknown data source {name!r}; choose from {sorted(SOURCES)}")
+    raise InputError(f"unknown data source {name!r}; choose from {sorted(SOURCES)}")
   return SOURCES[name](data_config)
 
 
@@ -140,7 +141,7 @@ def inverse_granularity_weights(granularities: np.ndarray) -> np.ndarray:
   bins = np.where(np.isfinite(g), np.round(g * 10), -1).astype(np.int64)
   usable = bins > 0
   if not usable.any():
-    raise ValueError("no record has a positive granularity to sample by")
+    raise InputError("no record has a positive granularity to sample by")
   counts = np.bincount(bins[usable], minlength=11)
   weights = np.where(usable, 1.0 / np.maximum(counts[np.maximum(bins, 0)], 1), 0.0)
   return weights / weights.sum()
@@ -155,7 +156,7 @@ def record_weights(source, data_config) -> np.ndarray | None:
   if mode == "weights_file":
     from graco_jax.data.sources.sbd_train import sample_weights
     return sample_weights(data_config.weights_file, len(source), data_config.weights_gamma)
-  raise ValueError(f"unknown sampling {mode!r}; use shuffle, inverse_granularity or "
+  raise InputError(f"unknown sampling {mode!r}; use shuffle, inverse_granularity or "
                    "weights_file")
 
 
@@ -209,7 +210,7 @@ def make_train_dataset(source, config: ml_collections.ConfigDict, *, batch_size:
   weights = record_weights(source, data)
   n = len(source)
   if n == 0:
-    raise ValueError(f"data source {source!r} is empty")
+    raise InputError(f"data source {source!r} is empty")
   indices = grain.MapDataset.range(n)
   cdf = None
   if weights is None:

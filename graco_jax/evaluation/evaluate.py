@@ -19,6 +19,7 @@ import tqdm
 
 from graco_jax import config_utils, parallel
 from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax.errors import InputError, MissingInputError
 from graco_jax.evaluation import noc, report, zoom
 from graco_jax.model import create_model, init_params
 
@@ -29,7 +30,7 @@ PATHS = ("GrabCut", "Berkeley", "SBD", "DAVIS", "PascalPart", "PartImageNet", "S
 def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
   """The `config.eval` fields every configs/eval_*.py starts from (official cvpr mode)."""
   ev = ml_collections.ConfigDict()
-  ev.datasets = list(datasets)
+  ev.datasets = tuple(datasets)
   ev.paths = ml_collections.ConfigDict({name: "" for name in PATHS})
   ev.max_clicks = 20
   ev.pred_thr = pred_thr
@@ -71,9 +72,12 @@ def _sources():
 def make_source(name: str, path: str):
   sources = _sources()
   if name not in sources:
-    raise ValueError(f"unknown dataset {name!r}; choose from {sorted(sources)}")
+    raise InputError(f"unknown dataset {name!r}; choose from {sorted(sources)}")
   if not path:
-    raise ValueError(f"no path for dataset {name}: set --config.eval.paths.{name}=DIR")
+    raise InputError(f"no path for dataset {name}: set --config.eval.paths.{name}=DIR")
+  if not os.path.isdir(path):
+    raise MissingInputError(f"{name} folder {path} does not exist",
+                            hint=f"set --config.eval.paths.{name}=DIR to the dataset's folder")
   return sources[name](path)
 
 
@@ -116,6 +120,8 @@ def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou,
 def run(args) -> int:
   config = config_utils.load_config(args.config, args.config_overrides)
   ev = config.eval
+  # Every dataset folder is checked before a model is built or anything compiles.
+  sources = {name: make_source(name, ev.paths.get(name, "")) for name in ev.datasets}
   if args.checkpoint:
     from graco_jax.checkpoints import load_for_inference
     model_config, variables = load_for_inference(args.checkpoint)
@@ -133,8 +139,7 @@ def run(args) -> int:
     granularity = "oracle" if ev.oracle else float(ev.granularity)
 
   summaries, clicks_curves, gra_curves = {}, {}, {}
-  for name in ev.datasets:
-    source = make_source(name, ev.paths.get(name, ""))
+  for name, source in sources.items():
     size = ev.davis_target_size if name == "DAVIS" else ev.target_size
     predictor = zoom.make_model_predictor(
         model, variables, target_size=(size, size), with_flip=ev.with_flip,
