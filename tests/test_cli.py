@@ -87,6 +87,14 @@ def test_evaluate_missing_dataset_folder(tmp_path):
   assert not (tmp_path / "e").exists()
 
 
+def test_quickstart_refuses_to_resume_with_other_settings(tmp_path):
+  (tmp_path / "out").mkdir()
+  (tmp_path / "out" / "settings.json").write_text('{"seed": -1}')
+  result = graco_jax_cli("quickstart", "--out", "out", cwd=tmp_path)
+  assert_user_error(result, "quickstart", "out holds a quickstart run with other settings")
+  assert os.listdir(tmp_path / "out") == ["settings.json"]
+
+
 def test_traceback_flag_and_variable_show_the_user_error_in_full(tmp_path):
   for extra, env in [(["--traceback"], None), ([], {"GRACO_JAX_TRACEBACK": "1"})]:
     result = graco_jax_cli("train", "--config", "configs/nope.py", "--workdir", "w", *extra,

@@ -24,7 +24,8 @@ def test_model_configs_name_their_size(family, size):
 
 def test_overrides_are_typed_and_unknown_keys_are_errors():
   path = os.path.join(CONFIGS, "graco_vit_tiny448.py")
-  config = config_utils.load_config(path, ["--config.model.depth=2", "--config.model.dtype=bfloat16"])
+  config = config_utils.load_config(path, ["--config.model.depth=2",
+                                           "--config.model.dtype=bfloat16"])
   assert config.model.depth == 2 and config.model.dtype == "bfloat16"
   with pytest.raises(InputError, match="config.model has no field 'nope'") as error:
     config_utils.load_config(path, ["--config.model.nope=1"])
