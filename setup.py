@@ -1,10 +1,16 @@
 """graco-jax: granularity-controllable interactive segmentation (GraCo) in JAX/Flax."""
 
+import re
+
 import setuptools
+
+# The version lives in graco_jax/__init__.py (read, not imported: that would need jax).
+with open("graco_jax/__init__.py", encoding="utf-8") as f:
+  VERSION = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 setuptools.setup(
     name="graco-jax",
-    version="0.1.0",
+    version=VERSION,
     description="JAX/Flax reimplementation of GraCo (CVPR'24): granularity-controllable "
     "interactive segmentation, AGG proposal generation, GCL training and NoC evaluation.",
     long_description=open("README.md", encoding="utf-8").read(),
@@ -17,7 +23,8 @@ setuptools.setup(
         "optax>=0.2.3",
         "orbax-checkpoint>=0.9",
         "grain>=0.2.2",
-        "ml-collections>=0.1.1",
+        "ml-collections>=1.0",  # config_flags with sys_argv (config_utils)
+        "absl-py>=1.0",
         "numpy>=1.26",
         "scipy>=1.11",
         "scikit-image>=0.22",

@@ -1,11 +1,18 @@
 """`graco-jax <command>`: each command lives in the module that owns its work.
 
-A command module exposes `add_arguments(parser)` and `run(args) -> int`.
+A command module exposes `add_arguments(parser)` and `run(args) -> int`. The user's mistakes
+(`graco_jax.errors.InputError`) end in one line on stderr and exit status 2, like argparse's own
+usage errors; anything else is a bug and keeps its traceback (exit status 1).
 """
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
+
+import graco_jax
+from graco_jax.errors import InputError
 
 COMMANDS = {
     "segment": ("graco_jax.segment", "segment one image from clicks and a granularity"),
@@ -19,19 +26,35 @@ COMMANDS = {
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="graco-jax", description=__doc__.splitlines()[0])
+  parser.add_argument("--version", action="version", version=f"graco-jax {graco_jax.__version__}")
   subparsers = parser.add_subparsers(dest="command", required=True)
-  modules = {}
+  argv = sys.argv[1:] if argv is None else argv
+  # Only the named command's module is imported (the top level has no option taking a value,
+  # so the first non-option argument is the command): a quick start and a quick usage error.
+  command = next((a for a in argv if not a.startswith("-")), None)
   for name, (module_name, help_text) in COMMANDS.items():
-    module = importlib.import_module(module_name)
-    modules[name] = module
-    module.add_arguments(subparsers.add_parser(name, help=help_text))
+    subparser = subparsers.add_parser(name, help=help_text)
+    if name == command:
+      module = importlib.import_module(module_name)
+      module.add_arguments(subparser)
+      subparser.add_argument("--traceback", action="store_true",
+                             help="show the traceback of a user error too (for bug reports; "
+                             "or set GRACO_JAX_TRACEBACK=1)")
   args, extra = parser.parse_known_args(argv)
   # Only `--config.key=value` overrides may stay unparsed.
   unknown = [a for a in extra if not a.startswith("--config.")]
   if unknown:
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
   args.config_overrides = extra
-  return modules[args.command].run(args) or 0
+  try:
+    return module.run(args) or 0
+  except InputError as e:
+    if args.traceback or os.environ.get("GRACO_JAX_TRACEBACK", "") not in ("", "0"):
+      traceback.print_exc()
+    print(f"graco-jax {args.command}: error: {e}", file=sys.stderr)
+    if e.hint:
+      print(f"hint: {e.hint}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ bug and keeps its traceback. The classes also derive from the builtin type a cal
 
 
 class InputError(ValueError):
-  """Bad input from the user: the message says what is wrong and, where it can, what to do."""
+  """Bad input from the user: the message says what is wrong, `hint` (if any) what to do."""
+
+  def __init__(self, message: str, hint: str | None = None):
+    super().__init__(message)
+    self.hint = hint
 
 
 class MissingInputError(InputError, FileNotFoundError):

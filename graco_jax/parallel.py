@@ -8,6 +8,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from graco_jax.errors import InputError
+
 DATA_AXIS = "data"
 
 
@@ -29,7 +31,7 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
   devices = jax.devices()
   if num_devices is not None:
     if not 1 <= num_devices <= len(devices):
-      raise ValueError(f"num_devices={num_devices} but {len(devices)} devices are available")
+      raise InputError(f"num_devices={num_devices} but {len(devices)} devices are available")
     devices = devices[:num_devices]
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 

@@ -26,6 +26,7 @@ import tqdm
 
 from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.data.sources.synthetic import SyntheticScenes, SyntheticSource
+from graco_jax.errors import InputError
 
 MODELS = ("SimpleClick", "SimpleClick¶", "GraCo w/ AGG")
 
@@ -394,7 +395,7 @@ def _check_settings(s, out):
     if previous != current:
       changed = sorted(k for k in set(previous) | set(current)
                        if previous.get(k) != current.get(k))
-      raise ValueError(f"{out} holds a quickstart run with other settings ({path}; changed: "
+      raise InputError(f"{out} holds a quickstart run with other settings ({path}; changed: "
                        f"{changed}); use another --out or delete it")
   else:
     _write_json(path, current)

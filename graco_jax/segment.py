@@ -15,6 +15,7 @@ import numpy as np
 
 from graco_jax import config_utils, predictor as predictor_lib
 from graco_jax.data import image_io
+from graco_jax.errors import InputError
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.model import init_params
 
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_click(text: str):
   parts = text.split(",")
   if len(parts) != 3 or parts[2] not in ("+", "-"):
-    raise ValueError(f"click {text!r} is not of the form Y,X,+ or Y,X,-")
+    raise InputError(f"click {text!r} is not of the form Y,X,+ or Y,X,-")
   return int(parts[0]), int(parts[1]), parts[2] == "+"
 
 
@@ -56,7 +57,7 @@ def generated_image(height: int = 320, width: int = 480) -> np.ndarray:
 def check_clicks(clicks, height: int, width: int) -> None:
   for y, x, _ in clicks:
     if not (0 <= y < height and 0 <= x < width):
-      raise ValueError(f"click ({y}, {x}) lies outside the {height}x{width} image")
+      raise InputError(f"click ({y}, {x}) lies outside the {height}x{width} image")
 
 
 def segment_image(predictor, image: np.ndarray, clicks, granularity=None):
@@ -81,7 +82,7 @@ def segment_image(predictor, image: np.ndarray, clicks, granularity=None):
 def run(args) -> int:
   config = config_utils.load_config(args.config, args.config_overrides)
   if args.granularity is not None and not (0.0 < args.granularity <= 1.0):
-    raise ValueError(f"granularity {args.granularity} is outside (0, 1]")
+    raise InputError(f"granularity {args.granularity} is outside (0, 1]")
   # Validate the cheap inputs before building the model.
   clicks = [parse_click(c) for c in args.click]
   image = image_io.read_image(args.image) if args.image else generated_image()
@@ -93,7 +94,7 @@ def run(args) -> int:
     model_config = config.model
     params = init_params(model_config, jax.random.PRNGKey(args.seed))
   if args.granularity is not None and not model_config.use_granularity:
-    raise ValueError("this model has no granularity embedding; drop --granularity")
+    raise InputError("this model has no granularity embedding; drop --granularity")
   if not args.image:
     image_io.write_png(os.path.join(os.path.dirname(os.path.abspath(args.out)), "input.png"),
                        np.round(image * 255))

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from graco_jax import config_utils
+from graco_jax.errors import InputError, MissingInputError
 from graco_jax.model import SIZES
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
@@ -23,12 +24,44 @@ def test_model_configs_name_their_size(family, size):
 
 def test_overrides_are_typed_and_unknown_keys_are_errors():
   path = os.path.join(CONFIGS, "graco_vit_tiny448.py")
-  config = config_utils.load_config(path, ["--config.model.depth=2", "model.dtype=bfloat16"])
+  config = config_utils.load_config(path, ["--config.model.depth=2",
+                                           "--config.model.dtype=bfloat16"])
   assert config.model.depth == 2 and config.model.dtype == "bfloat16"
-  with pytest.raises(KeyError, match="no field 'nope'"):
-    config_utils.load_config(path, ["model.nope=1"])
-  with pytest.raises(FileNotFoundError, match="missing.py"):
+  with pytest.raises(InputError, match="config.model has no field 'nope'") as error:
+    config_utils.load_config(path, ["--config.model.nope=1"])
+  assert "depth" in error.value.hint  # the hint lists the fields there are
+  with pytest.raises(MissingInputError, match="missing.py"):
     config_utils.load_config(os.path.join(CONFIGS, "missing.py"))
+
+
+def test_overrides_of_nested_tuple_and_wrong_type_fields():
+  path = os.path.join(CONFIGS, "graco_vit_tiny448.py")
+  config = config_utils.load_config(path, [
+      "--config.model.crop_size=(224, 224)", "--config.model.lora.targets=q",
+      "--config.model.lora.targets=k", "--config.optimizer.learning_rate=1e-3",
+      "--config.model.use_granularity=false", "--config.train.batch_size=4"])
+  assert config.model.crop_size == (224, 224)
+  assert config.model.lora.targets == ("q", "k")  # one repeated flag per element
+  assert config.optimizer.learning_rate == 0.001 and config.train.batch_size == 4
+  assert config.model.use_granularity is False
+  with pytest.raises(InputError, match=r"--config.train.batch_size=abc: invalid literal for int"):
+    config_utils.load_config(path, ["--config.train.batch_size=abc"])
+  with pytest.raises(InputError, match=r"--config.train.batch_size=2.5"):
+    config_utils.load_config(path, ["--config.train.batch_size=2.5"])
+  with pytest.raises(InputError, match="config.model.dtype is a str, it has no field 'x'"):
+    config_utils.load_config(path, ["--config.model.dtype.x=1"])
+
+
+def test_unset_fields_and_dataset_lists_take_overrides():
+  agg = config_utils.load_config(os.path.join(CONFIGS, "agg_synthetic.py"),
+                                 ["--config.agg.input_size=224"])
+  assert agg.agg.input_size == 224 and agg.agg.predict_granularity is None
+  with pytest.raises(InputError, match="agg.predict_granularity=high"):
+    config_utils.load_config(os.path.join(CONFIGS, "agg_synthetic.py"),
+                             ["--config.agg.predict_granularity=high"])
+  ev = config_utils.load_config(os.path.join(CONFIGS, "eval_graco.py"),
+                                ["--config.eval.datasets=('GrabCut', 'DAVIS')"])
+  assert ev.eval.datasets == ("GrabCut", "DAVIS")
 
 
 def test_every_config_file_loads():

@@ -38,12 +38,14 @@ from graco_jax.agg import engine, granularity as gran_lib, postprocess
 from graco_jax.data import proposal_store as store, registry
 from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.model import GRANULARITY_BINS
+from graco_jax.errors import InputError
 
 
 def default_config() -> ml_collections.ConfigDict:
   """AGG settings (official values unless noted)."""
   return ml_collections.ConfigDict({
-      "input_size": None,  # the engine's square input; None: the model's crop size (CLI)
+      # Typed placeholders (None until set) so `--config.agg.input_size=224` parses as an int.
+      "input_size": ml_collections.config_dict.placeholder(int),  # None: the model's crop size
       "batch_size": 16,  # instances per global batch (padded to a multiple of the devices)
       "min_iters": 3,  # N in [min_iters, max_iters] per batch: the paper's 3..6
       "max_iters": 6,  # (the official script's randint(3, 6) loop adds 2..4 clicks: use 2, 4)
@@ -57,7 +59,8 @@ def default_config() -> ml_collections.ConfigDict:
       "lam": 0.5,  # Eq. 6
       "combination": "paper",  # or 'official' (the scale bin, as the released model trained)
       "semantic_prev_mask": "empty",  # official estimator; 'object' is Eq. 3's mask prompt
-      "predict_granularity": None,  # a value in (0, 1] when the engine model is a GraCo model
+      # A value in (0, 1] when the engine model is a GraCo model.
+      "predict_granularity": ml_collections.config_dict.placeholder(float),
       "seed": 0,
   })
 
@@ -157,7 +160,7 @@ def instance_list(source, store_dir: str, progress: bool = False) -> list:
   with open(path, "r", encoding="utf-8") as f:
     data = json.load(f)
   if data["num_records"] != len(source):
-    raise ValueError(f"{path} indexes {data['num_records']} records, the source has "
+    raise InputError(f"{path} indexes {data['num_records']} records, the source has "
                      f"{len(source)}: not the source this store was generated from")
   return [tuple(e) for e in data["instances"]]
 
@@ -304,18 +307,18 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
     The summary dict (also written to out_dir/summary.json by host 0).
   """
   if config.combination not in gran_lib.COMBINATIONS:
-    raise ValueError(f"combination must be one of {gran_lib.COMBINATIONS}, "
+    raise InputError(f"combination must be one of {gran_lib.COMBINATIONS}, "
                      f"got {config.combination!r}")
   if not 1 <= config.min_iters <= config.max_iters:
-    raise ValueError(f"need 1 <= min_iters <= max_iters, got {config.min_iters}, "
+    raise InputError(f"need 1 <= min_iters <= max_iters, got {config.min_iters}, "
                      f"{config.max_iters}")
   if not config.input_size:
-    raise ValueError("config.input_size is not set (the engine's square input size)")
+    raise InputError("config.input_size is not set (the engine's square input size)")
   if config.flat_semantic not in gran_lib.FLAT_SEMANTICS:
-    raise ValueError(f"flat_semantic must be one of {gran_lib.FLAT_SEMANTICS}, "
+    raise InputError(f"flat_semantic must be one of {gran_lib.FLAT_SEMANTICS}, "
                      f"got {config.flat_semantic!r}")
   if config.semantic_prev_mask not in ("empty", "object"):
-    raise ValueError(f"semantic_prev_mask must be 'empty' or 'object', "
+    raise InputError(f"semantic_prev_mask must be 'empty' or 'object', "
                      f"got {config.semantic_prev_mask!r}")
   mesh = parallel.make_mesh() if mesh is None else mesh
   hosts, host = jax.process_count(), jax.process_index()
@@ -323,7 +326,7 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
   batch = config.batch_size
   per_host = parallel.round_up(batch, parallel.data_size(mesh)) // hosts
   if per_host * hosts < batch or per_host * hosts % parallel.data_size(mesh):
-    raise ValueError(f"{parallel.data_size(mesh)} devices do not split evenly over {hosts} hosts")
+    raise InputError(f"{parallel.data_size(mesh)} devices do not split evenly over {hosts} hosts")
   if host == 0:
     store.write_meta(out_dir, {
         "source": _describe(source), "num_records": len(source), "config": config.to_dict(),

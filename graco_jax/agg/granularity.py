@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from graco_jax.agg.postprocess import round_to_bins
+from graco_jax.errors import InputError
 
 COMBINATIONS = ("paper", "official")
 
@@ -79,4 +80,4 @@ def combine(scale: float, semantic: float, lam: float = 0.5, combination: str = 
     # The official blend round(0.1 * sem + 0.9 * scale, 1) only applies when the rounded values
     # differ by less than 0.1, and then rounds back to the scale bin: it is the scale bin.
     return discretize(scale)
-  raise ValueError(f"granularity combination {combination!r} is not one of {COMBINATIONS}")
+  raise InputError(f"granularity combination {combination!r} is not one of {COMBINATIONS}")

@@ -16,6 +16,7 @@ import numpy as np
 from graco_jax.checkpoints.manager import save_params
 from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.checkpoints.official import read_official
+from graco_jax.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
   if args.config_overrides:
-    raise ValueError("graco-jax import takes the architecture from the checkpoint; "
+    raise InputError("graco-jax import takes the architecture from the checkpoint; "
                      f"drop {' '.join(args.config_overrides)}")
   model_config, variables, report = read_official(
       args.checkpoint, args.lora, allow_unknown_globals=args.allow_unknown_globals)

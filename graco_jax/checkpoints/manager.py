@@ -18,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax.errors import InputError, MissingInputError
 
 ITEM_NAMES = ("params", "state", "data")
 CONFIG_FILE = "model_config.json"
@@ -61,13 +62,13 @@ def write_model_config(workdir: str, model_config: ml_collections.ConfigDict) ->
 def read_model_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: no model config; is {workdir} a graco-jax checkpoint "
+    raise MissingInputError(f"{path}: no model config; is {workdir} a graco-jax checkpoint "
                             "directory (written by `graco-jax train` or `graco-jax import`)?")
   try:
     with open(path, encoding="utf-8") as f:
       data = json.load(f)
   except (OSError, ValueError) as e:
-    raise ValueError(f"{path}: unreadable model config: {e}") from e
+    raise InputError(f"{path}: unreadable model config: {e}") from e
   return ml_collections.ConfigDict(_tuples(data))
 
 
@@ -100,15 +101,15 @@ def restore_params(workdir: str, step: Optional[int] = None, target=None):
   """
   directory = checkpoint_dir(workdir)
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"{directory}: no checkpoints")
+    raise MissingInputError(f"{directory}: no checkpoints")
   with ocp.CheckpointManager(directory, options=_READ_ONLY,
                              item_handlers={"params": ocp.PyTreeCheckpointHandler()}) as manager:
     if step is None:
       step = manager.latest_step()
       if step is None:
-        raise FileNotFoundError(f"{directory}: no complete checkpoint step")
+        raise MissingInputError(f"{directory}: no complete checkpoint step")
     if step not in manager.all_steps():
-      raise FileNotFoundError(f"{directory}: no step {step}; have {list(manager.all_steps())}")
+      raise MissingInputError(f"{directory}: no step {step}; have {list(manager.all_steps())}")
     if target is None:
       metadata = manager.item_metadata(step)["params"]
       restore_args = jax.tree_util.tree_map(

@@ -30,6 +30,7 @@ import numpy as np
 from flax import traverse_util
 
 from graco_jax.checkpoints.pth import load_pth, save_pth
+from graco_jax.errors import InputError
 from graco_jax.model import SIZES, init_params, model_config as make_model_config
 from graco_jax.model.resize import bicubic_matrix
 
@@ -231,7 +232,7 @@ def _to_official(kind, x, config):
 def _record_values(record, path):
   if not (isinstance(record, dict) and "class" in record and isinstance(record.get("params"),
                                                                         dict)):
-    raise ValueError(f"{path}: no official 'config' record ({{'class': ..., 'params': ...}}); "
+    raise InputError(f"{path}: no official 'config' record ({{'class': ..., 'params': ...}}); "
                      "cannot tell the architecture")
   values = {}
   for name, entry in record["params"].items():
@@ -244,7 +245,7 @@ def _pair(value, what, path):
     return (int(value), int(value))
   value = tuple(int(v) for v in value)
   if len(value) != 2:
-    raise ValueError(f"{path}: {what} {value} is not a pair")
+    raise InputError(f"{path}: {what} {value} is not a pair")
   return value
 
 
@@ -252,23 +253,23 @@ def config_from_record(record, state_dict, path) -> ml_collections.ConfigDict:
   """Our model config from an official config record and the tensors it comes with."""
   class_name, values = _record_values(record, path)
   if class_name not in (SIMPLECLICK_CLASS, GRACO_LORA_CLASS, GRACO_DUAL_CLASS):
-    raise ValueError(f"{path}: unsupported official model class {class_name}")
+    raise InputError(f"{path}: unsupported official model class {class_name}")
   backbone = dict(BACKBONE_DEFAULTS)
   backbone.update(values.get("backbone_params") or {})
   head = values.get("head_params") or {}
   neck = values.get("neck_params") or {}
   patch = _pair(backbone["patch_size"], "patch_size", path)
   if patch[0] != patch[1]:
-    raise ValueError(f"{path}: non-square patches {patch} are not supported")
+    raise InputError(f"{path}: non-square patches {patch} are not supported")
   if not values.get("use_disks", False):
-    raise ValueError(f"{path}: the model encodes clicks as distance maps (use_disks=False); "
+    raise InputError(f"{path}: the model encodes clicks as distance maps (use_disks=False); "
                      "graco-jax implements the disk encoding of SimpleClick/GraCo only")
   if head.get("upsample", "x1") != "x1":
-    raise ValueError(f"{path}: decode head upsample {head['upsample']!r}; only 'x1' is supported")
+    raise InputError(f"{path}: decode head upsample {head['upsample']!r}; only 'x1' is supported")
   mean_std = values.get("norm_mean_std")
   if mean_std is not None and not np.allclose(
       np.asarray(mean_std, np.float64), [[.485, .456, .406], [.229, .224, .225]]):
-    raise ValueError(f"{path}: unsupported input normalisation {mean_std}")
+    raise InputError(f"{path}: unsupported input normalisation {mean_std}")
   if values.get("random_split", False):
     log.warning("%s: built with random_split=True, whose official forward shuffles tokens into "
                 "random windows; graco-jax runs the fixed window schedule", path)
@@ -295,10 +296,10 @@ def config_from_record(record, state_dict, path) -> ml_collections.ConfigDict:
     num_targets = lora_b.shape[0] // dim
     config.lora.targets = {2: ("q", "v"), 3: ("q", "k", "v")}.get(num_targets)
     if config.lora.targets is None or lora_b.shape[0] % dim:
-      raise ValueError(f"{path}: lora_B of shape {lora_b.shape} fits no LoRA target set")
+      raise InputError(f"{path}: lora_B of shape {lora_b.shape} fits no LoRA target set")
     config.lora.rank = int(lora_b.shape[1])
   elif class_name != SIMPLECLICK_CLASS:
-    raise ValueError(f"{path}: a {class_name.rsplit('.', 1)[-1]} record without LoRA factors "
+    raise InputError(f"{path}: a {class_name.rsplit('.', 1)[-1]} record without LoRA factors "
                      "(backbone.blocks.0.attn.qkv.lora_B); pass the LoRA file as lora_path")
   return config
 
@@ -343,12 +344,12 @@ def config_record(config) -> dict:
 def _split_checkpoint(obj, path):
   if not (isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict)):
     found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-    raise ValueError(f"{path}: expected an official checkpoint {{'state_dict': ..., "
+    raise InputError(f"{path}: expected an official checkpoint {{'state_dict': ..., "
                      f"'config': ...}}; found {found}")
   state_dict, record = obj["state_dict"], obj.get("config")
   bad = [k for k, v in state_dict.items() if not isinstance(v, np.ndarray)]
   if bad:
-    raise ValueError(f"{path}: state_dict entries that are not tensors: {_names(bad)}")
+    raise InputError(f"{path}: state_dict entries that are not tensors: {_names(bad)}")
   return dict(state_dict), record
 
 
@@ -390,7 +391,7 @@ def convert_state_dict(state_dict, config, path="<state dict>", strict=True):
   if unmapped:
     problems.append(f"parameters with no official tensor: {_names(unmapped)}")
   if problems and strict:
-    raise ValueError(f"{path}: " + "; ".join(problems))
+    raise InputError(f"{path}: " + "; ".join(problems))
   for problem in problems:
     log.warning("%s: %s", path, problem)
   return traverse_util.unflatten_dict(flat), report
@@ -480,7 +481,7 @@ def load_mae_backbone(checkpoint_path, config, variables, allow_unknown_globals=
   obj = load_pth(checkpoint_path, allow_unknown_globals)
   state_dict = obj.get("model") if isinstance(obj, dict) else None
   if not isinstance(state_dict, dict):
-    raise ValueError(f"{checkpoint_path}: expected an MAE checkpoint {{'model': state_dict}}")
+    raise InputError(f"{checkpoint_path}: expected an MAE checkpoint {{'model': state_dict}}")
   report = ImportReport()
   flat = traverse_util.flatten_dict(jax.tree_util.tree_map(np.asarray, variables))
   shape_errors = []
@@ -506,7 +507,7 @@ def load_mae_backbone(checkpoint_path, config, variables, allow_unknown_globals=
       report.unexpected.append(name)
   problems = _problems(report, shape_errors)
   if problems:
-    raise ValueError(f"{checkpoint_path}: " + "; ".join(problems))
+    raise InputError(f"{checkpoint_path}: " + "; ".join(problems))
   log.info("%s: %s", checkpoint_path, report.summary())
   return traverse_util.unflatten_dict(flat), report
 

@@ -25,6 +25,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from graco_jax.errors import InputError
+
 # torch storage class name -> numpy dtype.
 STORAGE_DTYPES = {
     "DoubleStorage": np.dtype("<f8"),
@@ -46,7 +48,7 @@ DTYPE_STORAGES = {v: k for k, v in STORAGE_DTYPES.items()}
 TOLERATED_PREFIXES = ("isegm.", "argparse.Namespace", "numpy.", "easydict.EasyDict")
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(InputError):
   """A pickle names globals that no tensor checkpoint needs; nothing of it was executed."""
 
 
@@ -153,7 +155,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def _top_folder(names, path):
   tops = [n[:-len("data.pkl")] for n in names if n.endswith("data.pkl") and n.count("/") == 1]
   if len(tops) != 1:
-    raise ValueError(f"{path}: not a torch zip checkpoint (expected one <folder>/data.pkl, "
+    raise InputError(f"{path}: not a torch zip checkpoint (expected one <folder>/data.pkl, "
                      f"found {len(tops)})")
   return tops[0]
 
@@ -168,10 +170,10 @@ def load_pth(path: str, allow_unknown_globals: bool = False) -> Any:
   try:
     archive = zipfile.ZipFile(path)
   except zipfile.BadZipFile as e:
-    raise ValueError(f"{path}: not a zip-format torch checkpoint (legacy pre-1.6 torch files "
+    raise InputError(f"{path}: not a zip-format torch checkpoint (legacy pre-1.6 torch files "
                      "are not supported; re-save with a recent torch)") from e
   except OSError as e:
-    raise ValueError(f"{path}: cannot open: {e}") from e
+    raise InputError(f"{path}: cannot open: {e}") from e
   with archive:
     names = archive.namelist()
     top = _top_folder(names, path)
@@ -179,7 +181,7 @@ def load_pth(path: str, allow_unknown_globals: bool = False) -> Any:
     if top + "byteorder" in names:
       byteorder = archive.read(top + "byteorder").decode().strip()
     if byteorder != "little":
-      raise ValueError(f"{path}: big-endian storages are not supported")
+      raise InputError(f"{path}: big-endian storages are not supported")
 
     def read_record(key):
       try:
@@ -191,13 +193,14 @@ def load_pth(path: str, allow_unknown_globals: bool = False) -> Any:
     try:
       obj = unpickler.load()
     except Exception as e:  # the pickle is malformed; none of its globals ran
-      raise ValueError(f"{path}: unreadable checkpoint pickle: {e}") from e
+      raise InputError(f"{path}: unreadable checkpoint pickle: {e}") from e
   unknown = [g for g in unpickler.inert if not g.startswith(TOLERATED_PREFIXES)]
   if unknown and not allow_unknown_globals:
     raise UnsafeCheckpointError(
         f"{path}: refusing a checkpoint whose pickle names {', '.join(unknown)}; none of it was "
         "executed. A tensor checkpoint needs none of these: re-save the state dict, or pass "
-        "allow_unknown_globals=True to read its tensors with these globals left inert.")
+        "allow_unknown_globals=True (`graco-jax import --allow-unknown-globals`) to read its "
+        "tensors with these globals left inert.")
   return obj
 
 

@@ -6,6 +6,8 @@ import tempfile
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from graco_jax.errors import InputError, MissingInputError
+
 
 def read_image(path: str) -> np.ndarray:
   """RGB image as float32 [H, W, 3] in [0, 1]."""
@@ -13,11 +15,11 @@ def read_image(path: str) -> np.ndarray:
     with Image.open(path) as image:
       array = np.asarray(image.convert("RGB"), np.float32) / 255.0
   except FileNotFoundError:
-    raise FileNotFoundError(f"image file {path} does not exist") from None
+    raise MissingInputError(f"image file {path} does not exist") from None
   except (UnidentifiedImageError, OSError) as error:
-    raise ValueError(f"image file {path} is not a readable image: {error}") from None
+    raise InputError(f"image file {path} is not a readable image: {error}") from None
   if array.size == 0:
-    raise ValueError(f"image file {path} is empty")
+    raise InputError(f"image file {path} is empty")
   return array
 
 
@@ -32,9 +34,9 @@ def read_mask(path: str) -> np.ndarray:
     with Image.open(path) as image:
       array = np.asarray(image.convert("L") if image.mode not in ("L", "P", "1") else image)
   except FileNotFoundError:
-    raise FileNotFoundError(f"mask file {path} does not exist") from None
+    raise MissingInputError(f"mask file {path} does not exist") from None
   except (UnidentifiedImageError, OSError) as error:
-    raise ValueError(f"mask file {path} is not a readable image: {error}") from None
+    raise InputError(f"mask file {path} is not a readable image: {error}") from None
   return np.asarray(array, np.uint8)
 
 

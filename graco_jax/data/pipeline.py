@@ -10,7 +10,6 @@ inverse bin frequency over all records, every bin the same total probability).
 Batches are dicts of numpy arrays, leading axis = per-process batch (see training/step.py).
 """
 
-import os
 
 import grain
 import ml_collections
@@ -19,6 +18,7 @@ import numpy as np
 from graco_jax import config_utils
 from graco_jax.data import sampling, transforms
 from graco_jax.data.sources.concat import ConcatSource, source_granularities, source_image_ids
+from graco_jax.errors import InputError
 
 
 def _bins(granularities):
@@ -37,7 +37,7 @@ def inverse_granularity_weights(granularities: np.ndarray) -> np.ndarray:
   bins = _bins(granularities)
   usable = bins > 0
   if not usable.any():
-    raise ValueError("no record has a positive granularity to sample by")
+    raise InputError("no record has a positive granularity to sample by")
   counts = np.bincount(bins[usable], minlength=11)
   weights = np.where(usable, 1.0 / np.maximum(counts[bins], 1), 0.0)
   return weights / weights.sum()
@@ -90,7 +90,7 @@ def record_weights(source, data_config) -> np.ndarray | None:
   if mode == "weights_file":
     from graco_jax.data.sources.sbd_train import sample_weights
     return sample_weights(data_config.weights_file, len(source), data_config.weights_gamma)
-  raise ValueError(f"unknown sampling {mode!r}; use shuffle, per_image_inverse_granularity, "
+  raise InputError(f"unknown sampling {mode!r}; use shuffle, per_image_inverse_granularity, "
                    "inverse_granularity or weights_file")
 
 
@@ -144,7 +144,7 @@ def make_train_dataset(source, config: ml_collections.ConfigDict, *, batch_size:
   weights = record_weights(source, data)
   n = len(source)
   if n == 0:
-    raise ValueError(f"data source {source!r} is empty")
+    raise InputError(f"data source {source!r} is empty")
   indices = grain.MapDataset.range(n)
   cdf = None
   if weights is None:

@@ -35,6 +35,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax.errors import InputError, MissingInputError
 
 FORMAT = "graco-jax/agg-proposals"
 VERSION = 1
@@ -82,7 +83,7 @@ def write_meta(store_dir: str, meta: dict) -> None:
     existing = read_meta(store_dir)
     # Round-trip through JSON so tuples and lists compare equal.
     if existing != json.loads(json.dumps(meta)):
-      raise ValueError(
+      raise InputError(
           f"store {store_dir} was generated with different settings ({path}); resume with the "
           f"same source and config or write to a new directory.\nexisting: {existing}\nnew: {meta}")
     return
@@ -92,14 +93,14 @@ def write_meta(store_dir: str, meta: dict) -> None:
 def read_meta(store_dir: str) -> dict:
   path = os.path.join(store_dir, META_FILE)
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{store_dir} is not a proposal store: {path} does not exist")
+    raise MissingInputError(f"{store_dir} is not a proposal store: {path} does not exist")
   try:
     with open(path, "r", encoding="utf-8") as f:
       meta = json.load(f)
   except json.JSONDecodeError as e:
-    raise ValueError(f"proposal store metadata {path} is not valid JSON: {e}") from None
+    raise InputError(f"proposal store metadata {path} is not valid JSON: {e}") from None
   if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-    raise ValueError(f"{path} is not a {FORMAT} v{VERSION} store (format={meta.get('format')}, "
+    raise InputError(f"{path} is not a {FORMAT} v{VERSION} store (format={meta.get('format')}, "
                      f"version={meta.get('version')})")
   return meta
 
@@ -128,14 +129,14 @@ def _read_chunk(path: str):
   try:
     records = [json.loads(line) for line in lines]
   except json.JSONDecodeError as e:
-    raise ValueError(f"proposal chunk {path} has a line that is not JSON: {e}") from None
+    raise InputError(f"proposal chunk {path} has a line that is not JSON: {e}") from None
   if not records or records[0].get("type") != "chunk":
-    raise ValueError(f"proposal chunk {path} does not start with a chunk header")
+    raise InputError(f"proposal chunk {path} does not start with a chunk header")
   proposals = records[1:]
   for p in proposals:
     missing = [k for k in PROPOSAL_FIELDS if k not in p]
     if p.get("type") != "proposal" or missing:
-      raise ValueError(f"proposal chunk {path} has a malformed proposal line (missing {missing})")
+      raise InputError(f"proposal chunk {path} has a malformed proposal line (missing {missing})")
   return records[0]["done"], proposals
 
 
@@ -154,7 +155,7 @@ def read_proposals(store_dir: str) -> list:
     for p in _read_chunk(path)[1]:
       key = (p["index"], p["rank"])
       if key in seen:
-        raise ValueError(f"proposal (index {key[0]}, rank {key[1]}) is in both {seen[key]} "
+        raise InputError(f"proposal (index {key[0]}, rank {key[1]}) is in both {seen[key]} "
                          f"and {path}")
       seen[key] = path
       proposals.append(p)

@@ -30,7 +30,7 @@ from graco_jax.data.sources import (berkeley, coco_mval, davis, grabcut, partima
                                     pascalpart, sa1b, sbd, sbd_train, synthetic, tfds_coco)
 from graco_jax.data.sources.concat import ConcatSource
 from graco_jax.data.sources.proposals import ProposalSource
-from graco_jax.errors import InputError
+from graco_jax.errors import InputError, MissingInputError
 
 TFDS_PREFIX = "tfds:"
 
@@ -117,4 +117,7 @@ def eval_source(name: str, path: str, tfds_split: str = "validation"):
                      f"or {TFDS_PREFIX}NAME")
   if not path:
     raise InputError(f"no path for dataset {name}: set --config.eval.paths.{name}=DIR")
+  if not os.path.isdir(path):
+    raise MissingInputError(f"{name} folder {path} does not exist",
+                            hint=f"set --config.eval.paths.{name}=DIR to the dataset's folder")
   return EVAL_SOURCES[name](path)

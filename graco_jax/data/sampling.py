@@ -23,6 +23,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from graco_jax.errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
@@ -83,7 +85,7 @@ def sample_target_and_clicks(instances: np.ndarray, rng: np.random.Generator,
   """instances [H, W] int label map -> (mask int8 [H, W] 1/0/-1, coords [K, 2] int32,
   is_positive [K] bool, valid [K] bool) with K = capacity >= 2 * max_num_points."""
   if capacity < 2 * config.max_num_points:
-    raise ValueError(f"click capacity {capacity} < 2 * max_num_points {config.max_num_points}")
+    raise InputError(f"click capacity {capacity} < 2 * max_num_points {config.max_num_points}")
   instances = remove_small_objects(instances, config.min_object_area)
   ignore = instances < 0
   ids = [int(i) for i in np.unique(instances[instances > 0])]

@@ -31,7 +31,7 @@ PATHS = ("GrabCut", "Berkeley", "SBD", "DAVIS", "PascalPart", "PartImageNet", "S
 def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
   """The `config.eval` fields every configs/eval_*.py starts from (official cvpr mode)."""
   ev = ml_collections.ConfigDict()
-  ev.datasets = list(datasets)
+  ev.datasets = tuple(datasets)
   ev.paths = ml_collections.ConfigDict({name: "" for name in PATHS})
   ev.max_clicks = 20
   ev.pred_thr = pred_thr
@@ -54,6 +54,11 @@ def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
   ev.method_name = ""
   ev.tfds_split = "validation"  # of 'tfds:NAME' datasets, any TFDS split, e.g. 'validation[:500]'
   return ev
+
+
+def _path_key(name: str) -> str:
+  """The eval.paths field of a dataset: its name, or TFDS for every 'tfds:NAME' dataset."""
+  return "TFDS" if name.startswith(registry.TFDS_PREFIX) else name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +100,9 @@ def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou,
 def run(args) -> int:
   config = config_utils.load_config(args.config, args.config_overrides)
   ev = config.eval
+  # Every dataset folder is checked before a model is built or anything compiles.
+  sources = {name: registry.eval_source(name, ev.paths.get(_path_key(name), ""), ev.tfds_split)
+             for name in ev.datasets}
   if args.checkpoint:
     from graco_jax.checkpoints import load_for_inference
     model_config, variables = load_for_inference(args.checkpoint)
@@ -112,9 +120,7 @@ def run(args) -> int:
     granularity = "oracle" if ev.oracle else float(ev.granularity)
 
   summaries, clicks_curves, gra_curves = {}, {}, {}
-  for name in ev.datasets:
-    path_key = "TFDS" if name.startswith("tfds:") else name
-    source = registry.eval_source(name, ev.paths.get(path_key, ""), ev.get("tfds_split", "validation"))
+  for name, source in sources.items():
     size = ev.davis_target_size if name == "DAVIS" else ev.target_size
     predictor = predictor_lib.zoom_in_flip(
         model.apply, variables, target_size=(size, size), with_flip=ev.with_flip,

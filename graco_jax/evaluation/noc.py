@@ -192,7 +192,6 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
     grid = np.broadcast_to(np.asarray(granularity, np.float32), (num,))[:, None]
   else:
     grid = np.zeros((num, 1), np.float32)
-  num_granularities = grid.shape[1]
 
   shards = parallel.data_size(mesh)
   batch_size = batch_size or 8 * shards

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from graco_jax.errors import InputError
 from graco_jax.interaction.clicks import empty_clicks
 from graco_jax.model.lora import merge_lora
 from graco_jax.model.segmenter import Segmenter
@@ -22,7 +23,7 @@ def model_config(size: str = "base", granularity: bool = True, lora_rank: int = 
                  crop_size: int = 448) -> ml_collections.ConfigDict:
   """Model config for one size; `granularity=False` and `lora_rank=0` give SimpleClick."""
   if size not in SIZES:
-    raise ValueError(f"unknown model size {size!r}; choose from {sorted(SIZES)}")
+    raise InputError(f"unknown model size {size!r}; choose from {sorted(SIZES)}")
   dim, depth, heads, patch, neck, head = SIZES[size]
   return ml_collections.ConfigDict({
       "size": size,
@@ -51,7 +52,7 @@ def create_model(config: ml_collections.ConfigDict) -> Segmenter:
   patch = config.patch_size
   window = config.window_size
   if window % patch:
-    raise ValueError(f"window_size {window} is not a multiple of patch_size {patch}")
+    raise InputError(f"window_size {window} is not a multiple of patch_size {patch}")
   backbone = VisionTransformer(
       dim=config.embed_dim, depth=config.depth, num_heads=config.num_heads,
       patch_size=patch, crop_size=tuple(config.crop_size), window_size=window,

@@ -9,7 +9,6 @@ scaling = alpha / rank. We keep one factor pair per target: `lora_a[t]` [dim, r]
 from typing import Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import traverse_util

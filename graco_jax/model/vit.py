@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from graco_jax.errors import InputError
 from graco_jax.model.lora import QKVLoRA
 from graco_jax.model.resize import resize_bicubic
 
@@ -147,7 +148,7 @@ class VisionTransformer(nn.Module):
     batch, grid_h, grid_w, _ = x.shape
     window = self.window_size // self.patch_size
     if grid_h % window or grid_w % window:
-      raise ValueError(
+      raise InputError(
           f"token grid {grid_h}x{grid_w} does not split into {window}x{window}-token windows "
           f"({self.window_size}-pixel windows at patch {self.patch_size}); use an input size "
           f"that is a multiple of {self.window_size}")

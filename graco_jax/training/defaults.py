@@ -10,6 +10,8 @@ import ast
 
 import ml_collections
 
+from graco_jax.errors import InputError
+
 
 def parse_arg(arg, defaults: dict) -> dict:
   """'agg,rank=16' -> {**defaults, 'variant': 'agg', 'rank': 16}; unknown keys are errors."""
@@ -22,10 +24,10 @@ def parse_arg(arg, defaults: dict) -> dict:
     key, sep, text = item.partition("=")
     if not sep:
       if i != 0 or "variant" not in defaults:
-        raise ValueError(f"config argument {arg!r}: {item!r} is not of the form key=value")
+        raise InputError(f"config argument {arg!r}: {item!r} is not of the form key=value")
       key, text = "variant", repr(item)
     if key not in defaults:
-      raise ValueError(f"config argument {arg!r}: unknown option {key!r}; "
+      raise InputError(f"config argument {arg!r}: unknown option {key!r}; "
                        f"known: {sorted(defaults)}")
     try:
       value = ast.literal_eval(text)
@@ -122,7 +124,7 @@ def graco_config(size: str, arg=None, crop_size: int = 448) -> ml_collections.Co
   o = parse_arg(arg, {"variant": "agg", "lora": True, "gra_embed": True, "rank": 8,
                       "objects": True})
   if o["variant"] not in ("gt", "agg", "gt+agg"):
-    raise ValueError(f"config argument {arg!r}: variant must be gt, agg or gt+agg")
+    raise InputError(f"config argument {arg!r}: variant must be gt, agg or gt+agg")
   lora = bool(o["lora"]) and int(o["rank"]) > 0
   config = ml_collections.ConfigDict()
   config.model = model_config(size, granularity=bool(o["gra_embed"]),

@@ -25,6 +25,7 @@ import tqdm
 
 from graco_jax import checkpoints, parallel
 from graco_jax.data import pipeline, registry
+from graco_jax.errors import InputError
 from graco_jax.model import init_params
 from graco_jax.training import optim, step as step_lib, tensorboard
 
@@ -56,12 +57,12 @@ def load_initial_variables(config: ml_collections.ConfigDict, rng):
     if path not in flat:
       continue  # e.g. LoRA factors of a GraCo checkpoint loaded into a SimpleClick model
     if np.shape(value) != flat[path].shape:
-      raise ValueError(f"{source}: parameter {path} has shape {np.shape(value)}, the model "
+      raise InputError(f"{source}: parameter {path} has shape {np.shape(value)}, the model "
                        f"expects {flat[path].shape}")
     flat[path] = jax.numpy.asarray(value, flat[path].dtype)
   missing = [p for p in flat if p not in loaded and not optim.is_trainable(p, config.optimizer)]
   if missing and config.optimizer.mode == "gcl":
-    raise ValueError(f"{source}: GCL freezes parameters the checkpoint lacks, e.g. {missing[:3]}")
+    raise InputError(f"{source}: GCL freezes parameters the checkpoint lacks, e.g. {missing[:3]}")
   return optim.unflatten(flat)
 
 
@@ -114,7 +115,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = parallel.make_mesh(tc.num_devices if tc.num_devices > 0 else None)
   num_processes, process_index = jax.process_count(), jax.process_index()
   if tc.batch_size % (parallel.data_size(mesh) * tc.grad_accum_steps):
-    raise ValueError(f"batch_size {tc.batch_size} is not a multiple of devices "
+    raise InputError(f"batch_size {tc.batch_size} is not a multiple of devices "
                      f"({parallel.data_size(mesh)}) x grad_accum_steps ({tc.grad_accum_steps})")
   source = registry.build_source(config.data)
   steps_per_epoch = tc.steps_per_epoch if tc.steps_per_epoch > 0 else max(

@@ -7,6 +7,8 @@ instance, [B]; the trainer averages them (official `torch.mean(loss)` in `add_lo
 import jax
 import jax.numpy as jnp
 
+from graco_jax.errors import InputError
+
 IGNORE_LABEL = -1
 
 
@@ -65,5 +67,5 @@ LOSSES = {
 
 def get_loss(name: str):
   if name not in LOSSES:
-    raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
+    raise InputError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
   return LOSSES[name]

@@ -21,6 +21,8 @@ import ml_collections
 import optax
 from flax import traverse_util
 
+from graco_jax.errors import InputError
+
 GCL_TRAINABLE = ("lora", "gra_embed")
 # Official `no_weight_decay()` of the ViT; all 1-D backbone parameters are also exempt.
 NO_WEIGHT_DECAY = ("pos_embed", "cls_token")
@@ -44,13 +46,13 @@ def is_trainable(path: str, config: ml_collections.ConfigDict) -> bool:
     return any(name in parts for name in GCL_TRAINABLE)
   if config.mode == "full":
     return not any(entry in path for entry in config.freeze)
-  raise ValueError(f"unknown optimizer mode {config.mode!r}; use 'gcl' or 'full'")
+  raise InputError(f"unknown optimizer mode {config.mode!r}; use 'gcl' or 'full'")
 
 
 def trainable_paths(params, config: ml_collections.ConfigDict) -> tuple:
   paths = tuple(p for p in sorted(flatten(params)) if is_trainable(p, config))
   if not paths:
-    raise ValueError(f"optimizer mode {config.mode!r} leaves no parameter to train "
+    raise InputError(f"optimizer mode {config.mode!r} leaves no parameter to train "
                      "(GCL needs a model with LoRA or a granularity embedding)")
   return paths
 
@@ -97,7 +99,7 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, steps_per_epoch: i
                                               max(total_steps, warmup + 1))
   if config.schedule == "constant":
     return optax.constant_schedule(config.learning_rate)
-  raise ValueError(f"unknown schedule {config.schedule!r}; use multistep, cosine or constant")
+  raise InputError(f"unknown schedule {config.schedule!r}; use multistep, cosine or constant")
 
 
 def make_optimizer(params, config: ml_collections.ConfigDict, depth: int,
@@ -126,7 +128,7 @@ def make_optimizer(params, config: ml_collections.ConfigDict, depth: int,
     chain.append(optax.scale_by_learning_rate(lambda step, s=scale: schedule(step) * s))
     transforms[label] = optax.chain(*chain)
   if config.name not in ("adam", "adamw"):
-    raise ValueError(f"unknown optimizer {config.name!r}; use adam or adamw")
+    raise InputError(f"unknown optimizer {config.name!r}; use adam or adamw")
   tx = optax.multi_transform(transforms, labels)
   if config.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)

@@ -184,7 +184,6 @@ def test_zoom_in_protocol_matches_numpy_port_of_official_transforms():
     ref = NpZoomIn((24, 24), 12)
     prev = np.zeros(mask.shape)
     for k in range(5):
-      y, x, p = result["y"][i, k], result["x"][i, k], result["positive"][i, k]
       clicks = list(zip(result["y"][i, :k + 1], result["x"][i, :k + 1], result["positive"][i, :k + 1]))
       prev = ref.predict(image.astype(np.float64), clicks, prev, np_logits)
       pred = prev > 0.5

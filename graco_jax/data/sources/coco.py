@@ -5,6 +5,8 @@ import json
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from graco_jax.errors import InputError, MissingInputError
+
 
 def load_coco_json(path: str) -> dict:
   """A COCO annotation file with 'images', 'annotations', 'categories' (errors name the file)."""
@@ -12,12 +14,12 @@ def load_coco_json(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
       data = json.load(f)
   except FileNotFoundError:
-    raise FileNotFoundError(f"{path}: COCO annotation file not found") from None
+    raise MissingInputError(f"{path}: COCO annotation file not found") from None
   except (OSError, ValueError) as e:
-    raise ValueError(f"{path}: unreadable JSON: {e}") from e
+    raise InputError(f"{path}: unreadable JSON: {e}") from e
   missing = [k for k in ("images", "annotations", "categories") if k not in data]
   if missing:
-    raise ValueError(f"{path}: not a COCO annotation file, missing {missing}")
+    raise InputError(f"{path}: not a COCO annotation file, missing {missing}")
   return data
 
 
@@ -38,4 +40,4 @@ def decode_annotation(ann: dict, height: int, width: int, source: str = "") -> n
   try:
     return mask_utils.decode(annotation_rle(ann, height, width)).astype(bool)
   except (KeyError, TypeError, ValueError) as e:
-    raise ValueError(f"{source}: bad segmentation in annotation {ann.get('id')}: {e}") from e
+    raise InputError(f"{source}: bad segmentation in annotation {ann.get('id')}: {e}") from e

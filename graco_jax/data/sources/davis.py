@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from graco_jax.data.sources.grabcut import PairedFolderSource
+from graco_jax.errors import InputError, MissingInputError
 
 
 def read_color_mask(path: str) -> np.ndarray:
@@ -16,9 +17,9 @@ def read_color_mask(path: str) -> np.ndarray:
     with Image.open(path) as image:
       array = np.asarray(image.convert("RGB") if image.mode in ("P", "PA", "RGBA") else image)
   except FileNotFoundError:
-    raise FileNotFoundError(f"mask file {path} does not exist") from None
+    raise MissingInputError(f"mask file {path} does not exist") from None
   except (UnidentifiedImageError, OSError) as error:
-    raise ValueError(f"mask file {path} is not a readable image: {error}") from None
+    raise InputError(f"mask file {path} is not a readable image: {error}") from None
   if array.ndim == 3:
     array = array.max(axis=2)
   return (array > 0).astype(np.int8)

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from graco_jax.data.image_io import read_image_uint8, read_mask
+from graco_jax.errors import InputError, MissingInputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -20,7 +21,7 @@ def grabcut_mask(raw: np.ndarray) -> np.ndarray:
 
 def _stems(folder: str, extensions) -> dict:
   if not os.path.isdir(folder):
-    raise FileNotFoundError(f"{folder}: folder not found")
+    raise MissingInputError(f"{folder}: folder not found")
   files = {}
   for name in sorted(os.listdir(folder)):
     stem, ext = os.path.splitext(name)
@@ -39,9 +40,9 @@ class PairedFolderSource:
     masks = _stems(os.path.join(root, masks_dir), IMAGE_EXTENSIONS)
     missing = sorted(set(images) - set(masks))
     if missing:
-      raise FileNotFoundError(f"{os.path.join(root, masks_dir)}: no mask for images {missing[:5]}")
+      raise MissingInputError(f"{os.path.join(root, masks_dir)}: no mask for images {missing[:5]}")
     if not images:
-      raise ValueError(f"{os.path.join(root, images_dir)}: no images")
+      raise InputError(f"{os.path.join(root, images_dir)}: no images")
     self.items = [(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
   def __len__(self) -> int:
@@ -55,9 +56,9 @@ class PairedFolderSource:
     image = read_image_uint8(image_path)
     mask = self.decode(mask_path)
     if mask.shape != image.shape[:2]:
-      raise ValueError(f"{mask_path}: mask {mask.shape} does not match image {image.shape[:2]}")
+      raise InputError(f"{mask_path}: mask {mask.shape} does not match image {image.shape[:2]}")
     if not np.any(mask == 1):
-      raise ValueError(f"{mask_path}: empty object mask")
+      raise InputError(f"{mask_path}: empty object mask")
     return {"image": image, "mask": mask, "image_id": stem, "object_id": 1,
             "granularity": np.float32(1.0)}
 

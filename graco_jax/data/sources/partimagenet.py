@@ -12,6 +12,7 @@ import numpy as np
 
 from graco_jax.data.sources.coco import load_coco_json, decode_annotation
 from graco_jax.data.image_io import read_image_uint8
+from graco_jax.errors import InputError
 
 
 def _class_and_part(category) -> tuple:
@@ -52,7 +53,7 @@ class PartImageNetSource:
     image = read_image_uint8(image_path)
     h, w = image.shape[:2]
     if (info.get("height", h), info.get("width", w)) != (h, w):
-      raise ValueError(f"{image_path}: size {(h, w)} differs from {self.json_path} "
+      raise InputError(f"{image_path}: size {(h, w)} differs from {self.json_path} "
                        f"({info['height']}, {info['width']})")
     mask = np.zeros((h, w), bool)
     for ann in anns:

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from graco_jax.data.image_io import read_image_uint8
+from graco_jax.errors import InputError, MissingInputError
 
 PAPER_CLASSES = ("train", "bicycle", "cow", "aeroplane", "bus")
 
@@ -44,14 +45,14 @@ def read_pascalpart_objects(path: str) -> list:
       out.append((_string(obj["class"]), np.asarray(obj["mask"]), part_list))
     return out
   except (OSError, KeyError, IndexError, ValueError, TypeError) as e:
-    raise ValueError(f"{path}: not a PascalPart annotation file (anno.objects.parts): {e}") from e
+    raise InputError(f"{path}: not a PascalPart annotation file (anno.objects.parts): {e}") from e
 
 
 def read_image_list(root: str, list_name: str) -> list:
   """Image names of DIR/ImageSets/Main/<list_name>.txt, one a line."""
   list_path = os.path.join(root, "ImageSets", "Main", f"{list_name}.txt")
   if not os.path.isfile(list_path):
-    raise FileNotFoundError(f"{list_path}: PascalPart image list not found")
+    raise MissingInputError(f"{list_path}: PascalPart image list not found")
   with open(list_path, encoding="utf-8") as f:
     return [line.strip() for line in f if line.strip()]
 
@@ -86,7 +87,7 @@ class PascalPartSource:
     image = read_image_uint8(os.path.join(self.root, "JPEGImages", f"{name}.jpg"))
     mask = read_pascalpart_objects(self._ann(name))[i][2][j][1]
     if mask.shape != image.shape[:2]:
-      raise ValueError(f"{self._ann(name)}: part mask {mask.shape} does not match image {image.shape[:2]}")
+      raise InputError(f"{self._ann(name)}: part mask {mask.shape} does not match image {image.shape[:2]}")
     return {"image": image, "mask": (mask > 0).astype(np.int8), "image_id": name,
             "object_id": i * 1000 + j, "granularity": np.float32(np.nan),
             "class_name": cls, "part_name": part}
@@ -158,7 +159,7 @@ class PascalPartTrainParts:
     _, obj_mask, parts = read_pascalpart_objects(self._ann(name))[i]
     mask = obj_mask if j < 0 else parts[j][1]
     if mask.shape != image.shape[:2]:
-      raise ValueError(f"{self._ann(name)}: mask {mask.shape} does not match image {image.shape[:2]}")
+      raise InputError(f"{self._ann(name)}: mask {mask.shape} does not match image {image.shape[:2]}")
     return {"image": image, "mask": (mask > 0).astype(np.int8), "image_id": name,
             "object_id": i * 1000 + j + 1, "granularity": np.float32(granularity),
             "class_name": cls, "part_name": part}

@@ -15,6 +15,7 @@ import numpy as np
 
 from graco_jax.data import proposal_store as store_lib
 from graco_jax.data.image_io import read_image
+from graco_jax.errors import InputError
 
 
 class ProposalSource(grain.RandomAccessDataSource):
@@ -25,7 +26,7 @@ class ProposalSource(grain.RandomAccessDataSource):
     self.meta = store_lib.read_meta(store_dir)
     self.image_source = image_source
     if image_source is not None and len(image_source) != self.meta["num_records"]:
-      raise ValueError(
+      raise InputError(
           f"proposal store {store_dir} was generated from a source of {self.meta['num_records']} "
           f"records ({self.meta.get('source')}), the given image source has {len(image_source)}")
     self._proposals = store_lib.read_proposals(store_dir)
@@ -50,13 +51,13 @@ class ProposalSource(grain.RandomAccessDataSource):
       # Per-image records (with an 'instances' map) hold every object of the image.
       same_object = "instances" in record or int(record["object_id"]) == p["object_id"]
       if str(record["image_id"]) != p["image_id"] or not same_object:
-        raise ValueError(
+        raise InputError(
             f"proposal store {self.store_dir}: record {p['source_index']} of the image source "
             f"is {record['image_id']}/{record['object_id']}, the store expects "
             f"{p['image_id']}/{p['object_id']}: not the source it was generated from")
       return np.asarray(record["image"], np.uint8), np.asarray(record["mask"]) < 0
     if p["image_path"] is None:
-      raise ValueError(f"proposal store {self.store_dir} records neither its data config nor "
+      raise InputError(f"proposal store {self.store_dir} records neither its data config nor "
                        f"an image path for {p['image_id']}: pass the image source it was "
                        "generated from")
     image = np.round(read_image(p["image_path"]) * 255).astype(np.uint8)
@@ -66,7 +67,7 @@ class ProposalSource(grain.RandomAccessDataSource):
     p = self._proposals[i]
     image, ignore = self._image_and_ignore(p)
     if image.shape[:2] != (p["height"], p["width"]):
-      raise ValueError(f"proposal store {self.store_dir}: image {p['image_id']} is "
+      raise InputError(f"proposal store {self.store_dir}: image {p['image_id']} is "
                        f"{image.shape[:2]}, its proposal mask is {(p['height'], p['width'])}")
     proposal = store_lib.decode_mask(p["rle"])
     mask = proposal.astype(np.int8)

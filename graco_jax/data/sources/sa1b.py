@@ -17,6 +17,7 @@ from pycocotools import mask as mask_utils
 
 from graco_jax.data.sources.coco import annotation_rle
 from graco_jax.data.image_io import read_image_uint8
+from graco_jax.errors import InputError, MissingInputError
 
 
 def _natural_key(name):
@@ -30,9 +31,9 @@ def read_sa1b_json(path: str) -> dict:
     data["image"]["height"], data["image"]["width"], data["annotations"]
     return data
   except FileNotFoundError:
-    raise FileNotFoundError(f"{path}: SA-1B annotation file not found") from None
+    raise MissingInputError(f"{path}: SA-1B annotation file not found") from None
   except (OSError, ValueError, KeyError, TypeError) as e:
-    raise ValueError(f"{path}: not an SA-1B annotation file: {e}") from e
+    raise InputError(f"{path}: not an SA-1B annotation file: {e}") from e
 
 
 def select_non_overlapping(rles, rng, max_masks=5, min_area=1) -> list:
@@ -57,10 +58,10 @@ class SA1BSource:
     self.root, self.images_dir = root, images_dir
     ann_dir = os.path.join(root, annotations_dir)
     if not os.path.isdir(ann_dir):
-      raise FileNotFoundError(f"{ann_dir}: SA-1B annotation folder not found")
+      raise MissingInputError(f"{ann_dir}: SA-1B annotation folder not found")
     ids = sorted((f[:-5] for f in os.listdir(ann_dir) if f.endswith(".json")), key=_natural_key)
     if not ids:
-      raise ValueError(f"{ann_dir}: no annotation files")
+      raise InputError(f"{ann_dir}: no annotation files")
     self.items = []
     for order, image_id in enumerate(ids[:num_images]):
       path = os.path.join(ann_dir, f"{image_id}.json")
@@ -83,7 +84,7 @@ class SA1BSource:
     image = read_image_uint8(os.path.join(self.root, self.images_dir, f"{image_id}.jpg"))
     h, w = data["image"]["height"], data["image"]["width"]
     if image.shape[:2] != (h, w):
-      raise ValueError(f"{path}: size {(h, w)} differs from its image {image.shape[:2]}")
+      raise InputError(f"{path}: size {(h, w)} differs from its image {image.shape[:2]}")
     mask = mask_utils.decode(annotation_rle(data["annotations"][k], h, w))
     return {"image": image, "mask": (mask > 0).astype(np.int8), "image_id": image_id,
             "object_id": int(data["annotations"][k].get("id", k)),

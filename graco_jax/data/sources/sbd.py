@@ -12,17 +12,18 @@ import numpy as np
 
 from graco_jax.data.image_io import read_image_uint8
 from graco_jax.data.sources.sbd_train import read_sbd_instances
+from graco_jax.errors import InputError, MissingInputError
 
 
 def read_split(root: str, split: str) -> list:
   """Image names listed in DIR/<split>.txt."""
   path = os.path.join(root, f"{split}.txt")
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path}: SBD image list not found (expected img/, inst/, {split}.txt)")
+    raise MissingInputError(f"{path}: SBD image list not found (expected img/, inst/, {split}.txt)")
   with open(path, encoding="utf-8") as f:
     names = [line.strip() for line in f if line.strip()]
   if not names:
-    raise ValueError(f"{path}: empty image list")
+    raise InputError(f"{path}: empty image list")
   return names
 
 
@@ -48,6 +49,6 @@ class SBDEvalSource:
     mat_path = os.path.join(self.root, "inst", f"{name}.mat")
     instances = read_sbd_instances(mat_path)
     if instances.shape != image.shape[:2]:
-      raise ValueError(f"{mat_path}: mask {instances.shape} does not match image {image.shape[:2]}")
+      raise InputError(f"{mat_path}: mask {instances.shape} does not match image {image.shape[:2]}")
     return {"image": image, "mask": (instances == instance_id).astype(np.int8), "image_id": name,
             "object_id": instance_id, "granularity": np.float32(1.0)}

@@ -21,6 +21,7 @@ from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 
 from graco_jax.data.image_io import read_image
+from graco_jax.errors import InputError, MissingInputError
 
 
 def read_sbd_instances(path: str) -> np.ndarray:
@@ -29,7 +30,7 @@ def read_sbd_instances(path: str) -> np.ndarray:
     data = loadmat(path)
     return np.asarray(data["GTinst"][0][0][0], np.int32)
   except (OSError, KeyError, IndexError, ValueError, MatReadError) as e:
-    raise ValueError(f"{path}: not an SBD instance file (GTinst.Segmentation): {e}") from e
+    raise InputError(f"{path}: not an SBD instance file (GTinst.Segmentation): {e}") from e
 
 
 def remove_buggy_masks(instances: np.ndarray, thresh: float = 0.08) -> np.ndarray:
@@ -49,12 +50,12 @@ class SBDTrainSource:
   def __init__(self, root: str, split: str = "train", buggy_mask_thresh: float = 0.08):
     list_path = os.path.join(root, f"{split}.txt")
     if not os.path.isfile(list_path):
-      raise FileNotFoundError(f"{list_path}: SBD image list not found (expected the SBD "
+      raise MissingInputError(f"{list_path}: SBD image list not found (expected the SBD "
                               "'dataset' folder with img/, inst/ and train.txt)")
     with open(list_path, encoding="utf-8") as f:
       self.names = [line.strip() for line in f if line.strip()]
     if not self.names:
-      raise ValueError(f"{list_path}: empty image list")
+      raise InputError(f"{list_path}: empty image list")
     self.root = root
     self.buggy_mask_thresh = buggy_mask_thresh
 
@@ -77,7 +78,7 @@ class SBDTrainSource:
     image = np.round(read_image(image_path) * 255).astype(np.uint8)
     instances = read_sbd_instances(os.path.join(self.root, "inst", f"{name}.mat"))
     if instances.shape != image.shape[:2]:
-      raise ValueError(f"{self.root}/inst/{name}.mat: mask {instances.shape} does not match "
+      raise InputError(f"{self.root}/inst/{name}.mat: mask {instances.shape} does not match "
                        f"image {image_path} {image.shape[:2]}")
     if self.buggy_mask_thresh > 0:
       instances = remove_buggy_masks(instances, self.buggy_mask_thresh)
@@ -96,12 +97,12 @@ def sample_weights(path: str, num_records: int, gamma: float = 1.25) -> np.ndarr
         data = json.load(f)
       indices, scores = np.asarray(data["indices"]), np.asarray(data["scores"], np.float64)
   except (OSError, KeyError, ValueError) as e:
-    raise ValueError(f"{path}: unreadable sample weights file: {e}") from e
+    raise InputError(f"{path}: unreadable sample weights file: {e}") from e
   indices = np.asarray(indices, np.int64)
   if indices.size and (indices.min() < 0 or indices.max() >= num_records):
-    raise ValueError(f"{path}: indices outside [0, {num_records})")
+    raise InputError(f"{path}: indices outside [0, {num_records})")
   weights = np.zeros(num_records, np.float64)
   weights[indices] = (1.0 - np.asarray(scores, np.float64)) ** gamma
   if weights.sum() <= 0:
-    raise ValueError(f"{path}: all sample weights are zero")
+    raise InputError(f"{path}: all sample weights are zero")
   return weights / weights.sum()

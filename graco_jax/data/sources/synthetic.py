@@ -28,6 +28,8 @@ import functools
 import grain.python as grain
 import numpy as np
 
+from graco_jax.errors import InputError
+
 LEVELS = ("object", "part", "subpart")
 LEVEL_VALUE = (1.0, 0.5, 0.25)  # the semantic stand-in of `node_granularity`
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -302,7 +304,7 @@ def _background(rng, yy, xx, height, width):
 def _rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:
   """Stream 0 draws the geometry, stream 1 the appearance: the ground truth alone is cheap."""
   if split not in SPLITS:
-    raise ValueError(f"unknown synthetic split {split!r}; choose from {sorted(SPLITS)}")
+    raise InputError(f"unknown synthetic split {split!r}; choose from {sorted(SPLITS)}")
   return np.random.default_rng([int(seed), SPLITS[split], int(index), stream])
 
 
@@ -443,12 +445,12 @@ class SyntheticScenes(grain.RandomAccessDataSource):
                seed: int = 0, max_objects: int = 3, cache_scenes: int = 2048):
     _rng(seed, split, 0, 0)  # validates the split
     if num_images < 1:
-      raise ValueError(f"num_images must be positive, got {num_images}")
+      raise InputError(f"num_images must be positive, got {num_images}")
     self.split, self.num_images, self.seed = split, int(num_images), int(seed)
     self.height, self.width = (int(image_size), int(image_size)) if np.isscalar(image_size) \
         else (int(image_size[0]), int(image_size[1]))
     if min(self.height, self.width) < 48:
-      raise ValueError(f"synthetic images need at least 48 pixels a side, got {image_size}")
+      raise InputError(f"synthetic images need at least 48 pixels a side, got {image_size}")
     self.max_objects = int(max_objects)
     # Rendering is ~90% of a scene's cost and training revisits every scene once an epoch:
     # keep the rendered image and the geometry (~80 KB a scene at 128 px), not the masks.
@@ -502,7 +504,7 @@ class SyntheticSource(grain.RandomAccessDataSource):
   def __init__(self, level: str = "object", split: str = "train", num_images: int = 1000,
                image_size=(128, 128), seed: int = 0, min_area: int = 20, max_objects: int = 3):
     if level not in LEVELS + ("all",):
-      raise ValueError(f"unknown level {level!r}; choose from {LEVELS + ('all',)}")
+      raise InputError(f"unknown level {level!r}; choose from {LEVELS + ('all',)}")
     self.level = level
     self.scenes = SyntheticScenes(split, num_images, image_size, seed, max_objects)
     levels = range(3) if level == "all" else [LEVELS.index(level)]
