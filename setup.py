@@ -25,6 +25,7 @@ setuptools.setup(
         "pillow>=10.0",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "flatbuffers>=24.3",  # jax.export serialization (graco-jax export)
     ],
     extras_require={
         "cpu": ["jax[cpu]>=0.4.35"],
