@@ -130,8 +130,8 @@ class ExportedPredictor:
     return self.exported.call(*arrays)
 
 
-def load(path: str, platform: str | None = None) -> ExportedPredictor:
-  """Loads the export at `path` for `platform` (default: jax's default backend).
+def load(path: str) -> ExportedPredictor:
+  """Loads the export at `path` to run on jax's default backend.
 
   Raises ArtifactError (an InputError) for a truncated or modified file, a JSON that belongs to
   another artifact, or a platform the export was not lowered for.
@@ -148,7 +148,7 @@ def load(path: str, platform: str | None = None) -> ExportedPredictor:
   except Exception as e:  # a flatbuffer or StableHLO parse error: the file is not an export
     raise ArtifactError(f"{path}: not a readable jax.export artifact: {e}") from e
   _check_matches(path, meta, exported)
-  platform = platform or jax.export.default_export_platform()
+  platform = jax.export.default_export_platform()
   if platform not in exported.platforms:
     raise ArtifactError(
         f"{path} was exported for {', '.join(exported.platforms)}, not for {platform}; "
