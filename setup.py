@@ -33,6 +33,7 @@ setuptools.setup(
         "matplotlib>=3.8",
         "tqdm>=4.66",
         "tensorboardX>=2.6",
+        "flatbuffers>=24.3",  # jax.export serialization (graco-jax export)
     ],
     extras_require={
         "cpu": ["jax[cpu]>=0.4.35"],

@@ -17,3 +17,7 @@ class InputError(ValueError):
 
 class MissingInputError(InputError, FileNotFoundError):
   """A file or folder the user named does not exist."""
+
+
+class ArtifactError(InputError):
+  """An exported model that cannot be used here: corrupt, mismatched, or for another platform."""
