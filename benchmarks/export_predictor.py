@@ -1,6 +1,6 @@
 """`graco-jax export` costs: export time, artifact size, and load + first call in a fresh process.
 
-  python benchmarks/export_predictor.py [--config configs/graco_vit_base448.py] [--batch 1]
+  python benchmarks/export_predictor.py [--config configs/graco.py:size=base] [--batch 1]
 
 Prints one JSON object. The weights are random (the official SimpleClick base weights are not
 needed to time the graph); the load + first-call figures come from a fresh interpreter that
@@ -45,7 +45,7 @@ print(json.dumps({"import_s": imported - start, "load_s": loaded - imported,
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--config", default="configs/graco_vit_base448.py")
+  parser.add_argument("--config", default="configs/graco.py:size=base")
   parser.add_argument("--granularities", default=None, choices=("input", "all"))
   parser.add_argument("--batch", type=int, default=1, help="batch of the timed calls")
   parser.add_argument("--workdir", default=None)

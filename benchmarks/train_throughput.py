@@ -8,7 +8,7 @@ cost analysis (training forward+backward + E[n] inference forwards, E[n] = max_c
 XLA counts a while-loop body once) over the machine's measured matmul peak.
 Data loading is excluded: both variants step on the same device-resident batch.
 
-  python benchmarks/train_throughput.py --config configs/graco_vit_base448.py \
+  python benchmarks/train_throughput.py --config configs/graco.py:size=base \
       --batch-size 32 --steps 20 [--config.train.compute_dtype=float32]
 """
 

@@ -125,14 +125,14 @@ def _sized(config, s, level, steps, lr):
 
 def pretrain_config(s):
   from graco_jax.training.defaults import simpleclick_config
-  return _sized(simpleclick_config(s.model_size, crop_size=s.image_size), s, "object",
+  return _sized(simpleclick_config(f"size={s.model_size},crop={s.image_size}"), s, "object",
                 s.pretrain_steps, s.pretrain_lr)
 
 
 def parts_ft_config(s, out):
   """SimpleClick¶: every parameter of the object model fine-tuned on GT parts, no granularity."""
   from graco_jax.training.defaults import simpleclick_config
-  config = _sized(simpleclick_config(s.model_size, crop_size=s.image_size), s, "part",
+  config = _sized(simpleclick_config(f"size={s.model_size},crop={s.image_size}"), s, "part",
                   s.parts_ft_steps, s.parts_ft_lr)
   config.train.init_from = os.path.join(out, "object_model")
   return config
@@ -141,7 +141,7 @@ def parts_ft_config(s, out):
 def gcl_config(s, out):
   """GraCo w/ AGG: LoRA + granularity embedding on AGG proposals plus whole objects (g = 1)."""
   from graco_jax.training.defaults import graco_config
-  config = _sized(graco_config(s.model_size, "agg", crop_size=s.image_size), s, "all",
+  config = _sized(graco_config(f"agg,size={s.model_size},crop={s.image_size}"), s, "all",
                   s.gcl_steps, s.gcl_lr)
   config.data.source = "gcl"
   config.data.parts = ("agg", "gt")

@@ -2,7 +2,7 @@
 # Train on a multi-host TPU pod slice: every worker runs the same command.
 #
 #   gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command \
-#     "cd graco-jax && bash launch/tpu_pod.sh configs/graco_vit_base448.py:agg gs://BUCKET/runs/graco_b_agg \
+#     "cd graco-jax && bash launch/tpu_pod.sh configs/graco.py:agg,size=base gs://BUCKET/runs/graco_b_agg \
 #        --config.train.init_from=gs://BUCKET/runs/simpleclick_b --config.data.path=/data/SBD/dataset \
 #        --config.data.agg_path=/data/agg_store"
 #

@@ -12,7 +12,7 @@ import pytest
 import graco_jax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(ROOT, "configs", "graco_vit_tiny448.py")
+TINY = os.path.join(ROOT, "configs", "graco.py") + ":size=tiny,data=synthetic"
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "graco-jax")
 
 

@@ -15,15 +15,16 @@ CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 @pytest.mark.parametrize("family", ["graco", "simpleclick"])
 @pytest.mark.parametrize("size", sorted(SIZES))
 def test_model_configs_name_their_size(family, size):
-  config = config_utils.load_config(os.path.join(CONFIGS, f"{family}_vit_{size}448.py"))
+  config = config_utils.load_config(os.path.join(CONFIGS, f"{family}.py:size={size}"))
   assert config.model.size == size
+  assert config.model.embed_dim == SIZES[size][0] and config.model.depth == SIZES[size][1]
   assert tuple(config.model.crop_size) == (448, 448)
   assert config.model.use_granularity == (family == "graco")
   assert (config.model.lora.rank > 0) == (family == "graco")
 
 
 def test_overrides_are_typed_and_unknown_keys_are_errors():
-  path = os.path.join(CONFIGS, "graco_vit_tiny448.py")
+  path = os.path.join(CONFIGS, "graco.py:size=tiny,data=synthetic")
   config = config_utils.load_config(path, ["--config.model.depth=2",
                                            "--config.model.dtype=bfloat16"])
   assert config.model.depth == 2 and config.model.dtype == "bfloat16"
@@ -35,7 +36,7 @@ def test_overrides_are_typed_and_unknown_keys_are_errors():
 
 
 def test_overrides_of_nested_tuple_and_wrong_type_fields():
-  path = os.path.join(CONFIGS, "graco_vit_tiny448.py")
+  path = os.path.join(CONFIGS, "graco.py:size=tiny,data=synthetic")
   config = config_utils.load_config(path, [
       "--config.model.crop_size=(224, 224)", "--config.model.lora.targets=q",
       "--config.model.lora.targets=k", "--config.optimizer.learning_rate=1e-3",
@@ -64,6 +65,19 @@ def test_unset_fields_and_dataset_lists_take_overrides():
   assert ev.eval.datasets == ("GrabCut", "DAVIS")
 
 
-def test_every_config_file_loads():
-  for path in sorted(glob.glob(os.path.join(CONFIGS, "*.py"))):
-    assert config_utils.load_config(path) is not None, path
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(CONFIGS, "*.py"))))
+def test_every_config_file_documents_its_command_and_builds_its_parts(path):
+  """A config is the documentation of an experiment: its docstring gives the command that
+  runs it, and what it configures is complete (a model of a known size, AGG or eval fields)."""
+  with open(path, encoding="utf-8") as f:
+    source = f.read()
+  name = os.path.basename(path)
+  assert f"configs/{name}" in source and "graco-jax " in source, name
+  config = config_utils.load_config(path)
+  assert {"model", "agg", "eval"} & set(config.keys()), name
+  if "model" in config:
+    assert config.model.size in SIZES and config.model.crop_size[0] % config.model.patch_size == 0
+  if "eval" in config:
+    assert config.eval.datasets and 0 < config.eval.pred_thr < 1
+  if "agg" in config:
+    assert 1 <= config.agg.min_iters <= config.agg.max_iters

@@ -9,7 +9,7 @@ from PIL import Image
 from graco_jax import cli
 from graco_jax.segment import parse_click
 
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "graco_vit_tiny448.py")
+CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "graco.py") + ":size=tiny"
 
 
 def test_segment_writes_a_binary_mask_the_size_of_the_image(tmp_path):

@@ -1,7 +1,7 @@
 """`graco-jax import`: official PyTorch checkpoint (+ LoRA file) -> our orbax checkpoint.
 
   graco-jax import --checkpoint sbd_vit_base.pth --lora GraCo_base_lora.pth --out DIR
-  graco-jax segment --config configs/graco_vit_base448.py --checkpoint DIR ...
+  graco-jax segment --config configs/graco.py:size=base --checkpoint DIR ...
 
 The .pth files are read without torch and without running any code they contain.
 """

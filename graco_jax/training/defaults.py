@@ -112,23 +112,44 @@ def synthetic_data(config: ml_collections.ConfigDict, level: str, num_images: in
   config.data.prefetch = 4
 
 
-def graco_config(size: str, arg=None, crop_size: int = 448) -> ml_collections.ConfigDict:
-  """GCL fine-tuning of an object-level SimpleClick (see configs/graco_vit_base448.py).
+DATA_MODES = ("real", "synthetic", "cpu")
 
-  Options: variant 'gt' | 'agg' | 'gt+agg' (Table 1 rows); lora (False: full fine-tuning,
-  Table 3), gra_embed (False: no granularity embedding, Table 3), rank (Table C), objects
-  (mix in SBD whole objects at granularity 1.0, as the official loader does for images
-  without proposals).
+
+def _sized_data(config, data: str, level: str, crop) -> ml_collections.ConfigDict:
+  """data 'real': the paper's datasets; 'synthetic': the synthetic world at the real crop size
+  (pipeline checks); 'cpu': a few-minute run on the synthetic world at crop 128."""
+  if data == "synthetic":
+    synthetic_data(config, level, num_images=1000, image_size=256)
+    config.train.batch_size = 8
+    config.train.compute_dtype = "float32"
+    config.train.num_epochs = 10
+    config.optimizer.milestones = (8, 10)
+  elif data == "cpu":
+    cpu_sized(config, level, crop_size=crop)
+  elif data != "real":
+    raise InputError(f"config option data={data!r}: choose from {DATA_MODES}")
+  return config
+
+
+def graco_config(arg=None) -> ml_collections.ConfigDict:
+  """GCL fine-tuning of an object-level SimpleClick (the family configs/graco.py).
+
+  Options: size (tiny | base | large | huge), crop (the model's crop size; 448, or 128 with
+  data=cpu), data (real | synthetic | cpu); variant 'gt' | 'agg' | 'gt+agg' (Table 1 rows);
+  lora (False: full fine-tuning, Table 3), gra_embed (False: no granularity embedding,
+  Table 3), rank (Table C), objects (mix in SBD whole objects at granularity 1.0, as the
+  official loader does for images without proposals).
   """
   from graco_jax.model import model_config
-  o = parse_arg(arg, {"variant": "agg", "lora": True, "gra_embed": True, "rank": 8,
-                      "objects": True})
+  o = parse_arg(arg, {"variant": "agg", "size": "base", "crop": None, "data": "real",
+                      "lora": True, "gra_embed": True, "rank": 8, "objects": True})
   if o["variant"] not in ("gt", "agg", "gt+agg"):
     raise InputError(f"config argument {arg!r}: variant must be gt, agg or gt+agg")
+  crop = int(o["crop"] or (128 if o["data"] == "cpu" else 448))
   lora = bool(o["lora"]) and int(o["rank"]) > 0
   config = ml_collections.ConfigDict()
-  config.model = model_config(size, granularity=bool(o["gra_embed"]),
-                              lora_rank=int(o["rank"]) if lora else 0, crop_size=crop_size)
+  config.model = model_config(o["size"], granularity=bool(o["gra_embed"]),
+                              lora_rank=int(o["rank"]) if lora else 0, crop_size=crop)
   train_fields(config)
   config.optimizer.mode = "gcl" if lora else "full"
   config.data.source = "gcl"
@@ -139,18 +160,20 @@ def graco_config(size: str, arg=None, crop_size: int = 448) -> ml_collections.Co
   config.data.path = "set --config.data.path to SBD/dataset"
   # The official loader's rule; 'inverse_granularity' balances the bins over all records instead.
   config.data.sampling = "per_image_inverse_granularity"
-  return config
+  return _sized_data(config, o["data"], "all", crop)
 
 
-def simpleclick_config(size: str, arg=None, crop_size: int = 448) -> ml_collections.ConfigDict:
-  """Object-level SimpleClick training on SBD (see configs/simpleclick_vit_base448.py).
+def simpleclick_config(arg=None) -> ml_collections.ConfigDict:
+  """Object-level SimpleClick training on SBD (the family configs/simpleclick.py).
 
-  Options: lrd (layer-wise decay 0.75 with weight decay 0.02, official --layerwise-decay).
+  Options: size, crop and data as in graco_config; lrd (layer-wise decay 0.75 with weight
+  decay 0.02, official --layerwise-decay).
   """
   from graco_jax.model import model_config
-  o = parse_arg(arg, {"lrd": False})
+  o = parse_arg(arg, {"size": "base", "crop": None, "data": "real", "lrd": False})
+  crop = int(o["crop"] or (128 if o["data"] == "cpu" else 448))
   config = ml_collections.ConfigDict()
-  config.model = model_config(size, granularity=False, lora_rank=0, crop_size=crop_size)
+  config.model = model_config(o["size"], granularity=False, lora_rank=0, crop_size=crop)
   train_fields(config)
   config.optimizer.mode = "full"
   if o["lrd"]:
@@ -158,7 +181,7 @@ def simpleclick_config(size: str, arg=None, crop_size: int = 448) -> ml_collecti
     config.optimizer.weight_decay = 0.02
   config.data.source = "sbd"
   config.data.path = "set --config.data.path to SBD/dataset"
-  return config
+  return _sized_data(config, o["data"], "object", crop)
 
 
 def cpu_sized(config: ml_collections.ConfigDict, level: str, crop_size: int = 128,

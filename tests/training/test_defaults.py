@@ -1,4 +1,3 @@
-import glob
 import os
 
 import pytest
@@ -18,17 +17,34 @@ def test_parse_arg_variant_and_options():
     parse_arg("agg,rnak=4", defaults)
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*_vit_*.py"))))
-def test_every_config_loads_with_and_without_training_fields(path):
-  config = load_config(path)
+@pytest.mark.parametrize("family", ["graco", "simpleclick"])
+@pytest.mark.parametrize("data", ["real", "synthetic", "cpu"])
+def test_family_configs_carry_the_training_recipe_of_their_data_mode(family, data):
+  config = load_config(os.path.join(ROOT, "configs", f"{family}.py:size=tiny,data={data}"))
   assert config.model.crop_size[0] % config.model.window_size == 0
-  assert config.train.max_num_next_clicks == 3 and config.optimizer.learning_rate > 0
-  if "graco" in os.path.basename(path):
-    assert config.optimizer.mode == "gcl" and config.model.use_granularity
+  assert config.model.crop_size == ((128, 128) if data == "cpu" else (448, 448))
+  assert config.optimizer.mode == ("gcl" if family == "graco" else "full")
+  assert config.model.use_granularity == (family == "graco")
+  if data == "real":  # the official recipe
+    assert config.train.max_num_next_clicks == 3 and config.train.max_num_points == 24
+    assert config.optimizer.learning_rate == 5e-5 and config.train.batch_size == 32
+    assert config.data.source == ("gcl" if family == "graco" else "sbd")
+  else:
+    assert config.data.source.startswith("synthetic")
+    assert config.train.compute_dtype == "float32" and config.train.batch_size == 8
+  if data == "cpu":
+    assert config.train.num_steps == 300 and config.optimizer.schedule == "constant"
+
+
+def test_unknown_data_mode_is_an_error():
+  with pytest.raises(ValueError, match="data='tpu'"):
+    load_config(os.path.join(ROOT, "configs", "graco.py:data=tpu"))
 
 
 def test_graco_table_rows_and_ablations():
-  path = os.path.join(ROOT, "configs", "graco_vit_base448.py")
+  path = os.path.join(ROOT, "configs", "graco.py")
+  assert load_config(path).model.size == "base"
+  assert load_config(path + ":agg,size=large").model.embed_dim == 1024
   assert load_config(path + ":gt").data.parts == ("gt", "objects")
   assert load_config(path + ":gt+agg,objects=False").data.parts == ("gt", "agg")
   no_lora = load_config(path + ":gt,lora=False")
