@@ -1,35 +1,18 @@
-"""The quickstart's outputs: results.json, report.md (paper Table 1 layout) and figures.
+"""The quickstart's report: the paper's claims on its table, report.md and its own figures.
 
 Figures: iou_vs_clicks.png (mean IoU after each click, objects and parts), iou_vs_granularity.png
 (paper Fig. 4: mean IoU@k of GraCo at fixed granularities), granularity_strip.png (one image,
 one click, GraCo at granularities 0.1..1.0), optimal_granularity.png (paper Fig. 6).
 """
 
-import io
-
 import numpy as np
 from scipy import ndimage
 
-from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax.evaluation import report
 from graco_jax.model import GRANULARITY_BINS
 
 CLAIM_PARTS_MARGIN = 0.9  # "clearly fewer clicks": at most 90% of the object model's NoC@85
 CLAIM_OBJECTS_MARGIN = 1.1  # "within 10%" of the object model on whole objects
-
-
-def _plt():
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  return plt
-
-
-def _savefig(fig, path):
-  plt = _plt()
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-  plt.close(fig)
-  atomic_write_bytes(path, buffer.getvalue())
 
 
 def claims(table) -> list:
@@ -153,49 +136,14 @@ def markdown(results) -> str:
   return "\n".join(lines) + "\n"
 
 
-def plot_iou_vs_clicks(table, path):
-  plt = _plt()
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-  for ax, level in zip(axes, ("objects", "parts")):
-    for name, entry in table.items():
-      curve = entry[level]["summary"]["miou_per_click"]
-      ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", ms=3, label=name)
-    ax.set_title(level)
-    ax.set_xlabel("clicks")
-    ax.set_ylabel("mean IoU")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-  axes[0].legend()
-  _savefig(fig, path)
-
-
-def plot_iou_vs_granularity(curves, path):
-  plt = _plt()
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-  for ax, (level, c) in zip(axes, curves.items()):
-    g = np.asarray(c["granularity"])
-    for key in (k for k in c if k.startswith("miou@")):
-      values = np.asarray(c[key])
-      ax.plot(g, values, marker="o", ms=3, label=f"IoU@{key[5:]}")
-      best = int(np.argmax(values))
-      ax.plot(g[best], values[best], "r*", ms=12)
-    ax.set_title(f"GraCo on {level}")
-    ax.set_xlabel("granularity")
-    ax.set_ylabel("mean IoU")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-  _savefig(fig, path)
-
-
 def plot_optimal_granularity(entry, path):
-  plt = _plt()
+  plt = report.pyplot()
   fig, ax = plt.subplots(figsize=(5, 3.5))
   best = np.asarray(entry["granularity"], float)
   ax.hist(best, bins=np.arange(0.05, 1.1, 0.1), rwidth=0.8)
   ax.set_xlabel("optimal granularity (fewest clicks to 85%)")
   ax.set_ylabel("part instances")
-  _savefig(fig, path)
+  report.save_figure(fig, path)
 
 
 def strip_example(scenes):
@@ -213,7 +161,7 @@ def strip_example(scenes):
 
 def plot_granularity_strip(image, probs, click, node_name, path, threshold=0.5):
   """image uint8 [H, W, 3], probs [10, H, W] at GRANULARITY_BINS, click (y, x)."""
-  plt = _plt()
+  plt = report.pyplot()
   fig, axes = plt.subplots(1, 11, figsize=(22, 2.6))
   axes[0].imshow(image)
   axes[0].plot(click[1], click[0], "o", color="lime", mec="black", ms=8)
@@ -227,4 +175,4 @@ def plot_granularity_strip(image, probs, click, node_name, path, threshold=0.5):
     ax.set_title(f"g = {g:.1f}")
   for ax in axes:
     ax.axis("off")
-  _savefig(fig, path)
+  report.save_figure(fig, path)

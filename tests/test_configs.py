@@ -74,7 +74,7 @@ def test_every_config_file_documents_its_command_and_builds_its_parts(path):
   name = os.path.basename(path)
   assert f"configs/{name}" in source and "graco-jax " in source, name
   config = config_utils.load_config(path)
-  assert {"model", "agg", "eval"} & set(config.keys()), name
+  assert {"model", "agg", "eval", "settings"} & set(config.keys()), name
   if "model" in config:
     assert config.model.size in SIZES and config.model.crop_size[0] % config.model.patch_size == 0
   if "eval" in config:

@@ -89,11 +89,10 @@ def test_resume_skips_finished_stages(quickstart_out, quickstart_runner):
 
 
 def test_changed_settings_are_refused(tmp_path):
-  settings = quickstart.default_settings()
-  quickstart._check_settings(settings, str(tmp_path))  # a first run records its settings
-  settings.pretrain_steps += 1
+  quickstart._check_settings(quickstart.Recipe(quickstart.RECIPE, str(tmp_path)))  # recorded
+  changed = quickstart.Recipe(quickstart.RECIPE + ":pretrain_steps=2001", str(tmp_path))
   with pytest.raises(ValueError, match="pretrain_steps"):
-    quickstart.run_quickstart(settings, str(tmp_path))
+    quickstart.run_quickstart(changed)
 
 
 def _table(parts, objects85, objects90):
@@ -116,10 +115,11 @@ def test_claim_rules():
 
 
 def test_part_benchmark_leaves_out_parts_below_one_token():
-  settings = quickstart.default_settings()
-  settings.val_images = 6
-  parts = quickstart._eval_set(settings, "part", 1000)
-  objects = quickstart._eval_set(settings, "object", 1000)
+  recipe = quickstart.Recipe(quickstart.RECIPE + ":val_images=6,eval_objects=1000,eval_parts=1000",
+                             "unused")
+  settings, ev = recipe.settings, recipe.stage("eval").eval
+  parts = quickstart.eval_set(ev, "part")
+  objects = quickstart.eval_set(ev, "object")
   areas = np.array([(r["mask"] == 1).sum() for r in parts])
   assert areas.min() >= settings.eval_min_part_area
   # Exactly the parts of the val images at or above the threshold, in index order.

@@ -71,13 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou, mesh,
-                     limit=None, desc=""):
+                     limit=None, desc="", progress=True):
   """Runs the protocol over a dataset source in chunks; returns (result dict, elapsed seconds)."""
   num = len(source) if limit is None else min(limit, len(source))
   chunk = eval_config.chunk_size
   parts = []
   start_time = time.perf_counter()
-  with tqdm.tqdm(total=num, desc=desc, unit="inst") as bar:
+  with tqdm.tqdm(total=num, desc=desc, unit="inst", disable=not progress) as bar:
     for start in range(0, num, chunk):
       records = [source[i] for i in range(start, min(num, start + chunk))]
       done = [0]
@@ -157,9 +157,10 @@ def run(args) -> int:
                      "granularity_curves": gra_curves})
   table = report.markdown_table(method, summaries, ev.max_clicks)
   atomic_write_bytes(os.path.join(workdir, "results.md"), table.encode("utf-8"))
-  report.plot_iou_vs_clicks(os.path.join(workdir, "iou_vs_clicks.png"), clicks_curves)
+  report.plot_iou_vs_clicks(os.path.join(workdir, "iou_vs_clicks.png"), {method: clicks_curves})
   if gra_curves:
-    report.plot_iou_vs_granularity(os.path.join(workdir, "iou_vs_granularity.png"), gra_curves)
+    report.plot_iou_vs_granularity(os.path.join(workdir, "iou_vs_granularity.png"),
+                                   {method: gra_curves})
   print(table)
   print(f"wrote {workdir}/results.json, results.md and plots")
   return 0

@@ -4,6 +4,8 @@ import io
 import json
 import math
 
+import numpy as np
+
 from graco_jax.data.image_io import atomic_write_bytes
 
 PART_DATASETS = ("PascalPart", "PartImageNet")
@@ -44,49 +46,79 @@ def markdown_table(method: str, summaries: dict, max_clicks: int = 20) -> str:
   return "\n".join(lines) + "\n"
 
 
+def json_ready(tree):
+  """Numpy arrays and scalars as plain JSON values; NaN and inf as null."""
+  if isinstance(tree, dict):
+    return {k: json_ready(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return [json_ready(v) for v in tree]
+  if isinstance(tree, np.ndarray):
+    return json_ready(tree.tolist())
+  if isinstance(tree, (np.floating, float)):
+    return None if not np.isfinite(tree) else float(tree)
+  if isinstance(tree, (np.integer, np.bool_)):
+    return tree.item()
+  return tree
+
+
 def write_json(path: str, data) -> None:
-  atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+  text = json.dumps(json_ready(data), indent=1, sort_keys=True, ensure_ascii=False,
+                    allow_nan=False)
+  atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def _save_figure(fig, path):
+def pyplot():
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
+
+
+def save_figure(fig, path: str) -> None:
   buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+  fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+  pyplot().close(fig)
   atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_iou_vs_clicks(path: str, curves: dict) -> None:
-  """curves: {label: [mean IoU after click 1..K]} -> PNG."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(5, 3.5))
-  for label, values in curves.items():
-    ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
-  ax.set_xlabel("number of clicks")
-  ax.set_ylabel("mIoU")
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  _save_figure(fig, path)
-  plt.close(fig)
+def _panels(count):
+  fig, axes = pyplot().subplots(1, count, figsize=(5 * count, 3.5), squeeze=False)
+  return fig, axes[0]
 
 
-def plot_iou_vs_granularity(path: str, curves: dict) -> None:
-  """curves: {label: {'granularity': [G], 'miou@k': [G], ...}} -> PNG (paper Fig. 4), the best
-  granularity of each curve marked with a star."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(5, 3.5))
-  for label, curve in curves.items():
-    for key, values in curve.items():
-      if key == "granularity":
-        continue
-      line, = ax.plot(curve["granularity"], values, marker="o", markersize=3, label=f"{label} {key}")
-      best = max(range(len(values)), key=lambda i: values[i])
-      ax.plot(curve["granularity"][best], values[best], "*", color=line.get_color(), markersize=12)
-  ax.set_xlabel("granularity")
-  ax.set_ylabel("mIoU")
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=7)
-  _save_figure(fig, path)
-  plt.close(fig)
+def plot_iou_vs_clicks(path: str, panels: dict) -> None:
+  """panels: {title: {label: [mean IoU after click 1..K]}} -> PNG, one panel per title."""
+  fig, axes = _panels(len(panels))
+  for ax, (title, curves) in zip(axes, panels.items()):
+    for label, values in curves.items():
+      ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+    ax.set_title(title)
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel("mIoU")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  save_figure(fig, path)
+
+
+def plot_iou_vs_granularity(path: str, panels: dict) -> None:
+  """panels: {title: {label: {'granularity': [G], 'miou@k': [G], ...}}} -> PNG (paper Fig. 4),
+  the best granularity of each curve marked with a star."""
+  fig, axes = _panels(len(panels))
+  for ax, (title, curves) in zip(axes, panels.items()):
+    for label, curve in curves.items():
+      for key, values in curve.items():
+        if key == "granularity":
+          continue
+        line, = ax.plot(curve["granularity"], values, marker="o", markersize=3,
+                        label=f"{label} {key}".strip())
+        best = max(range(len(values)), key=lambda i: values[i])
+        ax.plot(curve["granularity"][best], values[best], "*", color=line.get_color(),
+                markersize=12)
+    ax.set_title(title)
+    ax.set_xlabel("granularity")
+    ax.set_ylabel("mIoU")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  save_figure(fig, path)

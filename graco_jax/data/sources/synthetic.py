@@ -556,3 +556,10 @@ class SceneInstances:
     return {"image": scene.image, "mask": (instances > 0).astype(np.int8),
             "instances": instances, "image_id": scene.image_id, "object_id": -1,
             "granularity": np.float32(1.0)}
+
+
+def spread_instances(source, limit: int) -> list:
+  """`limit` records of `source` spread evenly over its index range (a benchmark subset that
+  covers every image rather than the first few)."""
+  pick = np.unique(np.linspace(0, len(source) - 1, min(limit, len(source))).round().astype(int))
+  return [source[int(i)] for i in pick]
