@@ -10,6 +10,7 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["graco_jax", "graco_jax.*"]),
+    package_data={"graco_jax.demo": ["page.html"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.4.35",
@@ -34,6 +35,7 @@ setuptools.setup(
             "nbclient>=0.10",
             "nbformat>=5.9",
             "ipykernel>=6.29",
+            "playwright>=1.40",  # drives the system chromium (no browser download)
         ],
         "tfds": ["tensorflow-datasets>=4.9"],
     },

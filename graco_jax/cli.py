@@ -14,6 +14,7 @@ COMMANDS = {
     "import": ("graco_jax.checkpoints.cli", "official PyTorch checkpoint -> orbax checkpoint"),
     "generate": ("graco_jax.agg.generate", "generate AGG part proposals with granularities"),
     "evaluate": ("graco_jax.evaluation.evaluate", "NoC benchmarks of a checkpoint (paper Table 1)"),
+    "demo": ("graco_jax.demo.server", "a local web page: click, slide the granularity, download"),
 }
 
 
