@@ -78,7 +78,8 @@ def forwards(url):
 
 
 def test_click_slide_download_in_chromium(demo_url, tmp_path):
-  from playwright.sync_api import sync_playwright
+  sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+  sync_playwright = sync_api.sync_playwright
   url, workdir, log_path = demo_url
   image_path = input_image(tmp_path)
   height, width = np.asarray(Image.open(image_path)).shape[:2]
