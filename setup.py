@@ -16,6 +16,7 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["graco_jax", "graco_jax.*"]),
+    package_data={"graco_jax.demo": ["page.html"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.4.35",
@@ -46,6 +47,7 @@ setuptools.setup(
             "tensorboard>=2.15",  # its event reader checks what tensorboardX wrote
             "tensorflow-datasets>=4.9",  # builds the tests' tiny TFDS datasets, no TensorFlow
             "importlib_resources",  # TFDS builders defined in a test module need it
+            "playwright>=1.40",  # drives the system chromium (no browser download)
         ],
         "tfds": ["tensorflow-datasets>=4.9"],
     },

@@ -22,6 +22,7 @@ COMMANDS = {
     "generate": ("graco_jax.agg.generate", "generate AGG part proposals with granularities"),
     "evaluate": ("graco_jax.evaluation.evaluate", "NoC benchmarks of a checkpoint (paper Table 1)"),
     "export": ("graco_jax.export.build", "checkpoint -> a jax.export predictor (StableHLO)"),
+    "demo": ("graco_jax.demo.server", "a local web page: click, slide the granularity, download"),
 }
 
 

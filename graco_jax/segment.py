@@ -19,6 +19,11 @@ from graco_jax.errors import InputError
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.model import init_params
 
+# One compiled program for any number of clicks up to this, shared with the demo. It matters for
+# equality too: XLA compiles the zoom-in click transform of a 1-slot click set differently (a
+# flipped click lands one float32 ulp away), which moves pixels on a disk's edge.
+CLICK_CAPACITY = 24
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--config", required=True, help="model config file (configs/*.py[:arg])")
@@ -69,7 +74,7 @@ def segment_image(predictor, image: np.ndarray, clicks, granularity=None):
   check_clicks(clicks, height, width)
   images = jnp.asarray(image, jnp.float32)[None]
   state = predictor.init(images, jnp.asarray([[height, width]], jnp.int32))
-  click_set = empty_clicks(1, max(len(clicks), 1))
+  click_set = empty_clicks(1, max(len(clicks), CLICK_CAPACITY))
   probs = jnp.zeros((1, height, width, 1), jnp.float32)
   gra = None if granularity is None else jnp.asarray([granularity], jnp.float32)
   for y, x, positive in clicks:
