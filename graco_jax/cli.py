@@ -5,6 +5,7 @@ A command module exposes `add_arguments(parser)` and `run(args) -> int`.
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -15,6 +16,21 @@ COMMANDS = {
     "generate": ("graco_jax.agg.generate", "generate AGG part proposals with granularities"),
     "evaluate": ("graco_jax.evaluation.evaluate", "NoC benchmarks of a checkpoint (paper Table 1)"),
 }
+
+
+def _enable_compilation_cache():
+  """Persistent XLA compilation cache, so a second run of any command does not recompile:
+  $GRACO_JAX_XLA_CACHE (a folder, or 'off'), else $XDG_CACHE_HOME/graco-jax/xla, else
+  ~/.cache/graco-jax/xla; JAX's own JAX_COMPILATION_CACHE_DIR wins when set."""
+  folder = os.environ.get("GRACO_JAX_XLA_CACHE", "")
+  if folder.lower() in ("off", "0", "none") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return
+  if not folder:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(cache_home, "graco-jax", "xla")
+  import jax
+  jax.config.update("jax_compilation_cache_dir", folder)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def main(argv=None) -> int:
@@ -31,6 +47,7 @@ def main(argv=None) -> int:
   if unknown:
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
   args.config_overrides = extra
+  _enable_compilation_cache()
   return modules[args.command].run(args) or 0
 
 
