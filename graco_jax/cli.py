@@ -26,6 +26,21 @@ COMMANDS = {
 }
 
 
+def _enable_compilation_cache():
+  """Persistent XLA compilation cache, so a second run of any command does not recompile:
+  $GRACO_JAX_XLA_CACHE (a folder, or 'off'), else $XDG_CACHE_HOME/graco-jax/xla, else
+  ~/.cache/graco-jax/xla; JAX's own JAX_COMPILATION_CACHE_DIR wins when set."""
+  folder = os.environ.get("GRACO_JAX_XLA_CACHE", "")
+  if folder.lower() in ("off", "0", "none") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return
+  if not folder:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(cache_home, "graco-jax", "xla")
+  import jax
+  jax.config.update("jax_compilation_cache_dir", folder)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="graco-jax", description=__doc__.splitlines()[0])
   parser.add_argument("--version", action="version", version=f"graco-jax {graco_jax.__version__}")
@@ -48,6 +63,7 @@ def main(argv=None) -> int:
   if unknown:
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
   args.config_overrides = extra
+  _enable_compilation_cache()
   try:
     return module.run(args) or 0
   except InputError as e:

@@ -299,13 +299,6 @@ def run_quickstart(recipe: Recipe) -> dict:
   return results
 
 
-def enable_compilation_cache(out: str) -> None:
-  """Persistent XLA cache under out/: a resumed run, and every click loop of one architecture
-  after the first (granularity sweeps, baselines), skip compilation."""
-  jax.config.update("jax_compilation_cache_dir", os.path.abspath(os.path.join(out, "jax_cache")))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--out", default="quickstart_out", help="output folder (resumed if present)")
   parser.add_argument("--config", default=RECIPE,
@@ -319,7 +312,6 @@ def run(args) -> int:
     raise InputError("the quickstart takes its settings in the config argument, e.g. "
                      "--config configs/quickstart.py:pretrain_steps=500")
   recipe = Recipe(args.config, args.out, progress=not args.no_progress)
-  enable_compilation_cache(args.out)
   start = time.perf_counter()
   run_quickstart(recipe)
   with open(os.path.join(args.out, "report.md"), encoding="utf-8") as f:

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import zipfile
 
+import jax
 import pytest
 
 import graco_jax
+from graco_jax import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "configs", "graco.py") + ":size=tiny,data=synthetic"
@@ -121,3 +123,27 @@ def test_version(tmp_path):
   packaged = subprocess.run([sys.executable, "setup.py", "--version"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
   assert packaged.stdout.split()[-1] == graco_jax.__version__
+
+
+@pytest.fixture
+def restore_cache_dir():
+  before = jax.config.jax_compilation_cache_dir
+  yield
+  jax.config.update("jax_compilation_cache_dir", before)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"XDG_CACHE_HOME": "/x/cache"}, "/x/cache/graco-jax/xla"),
+    ({"HOME": "/home/u"}, "/home/u/.cache/graco-jax/xla"),
+    ({"GRACO_JAX_XLA_CACHE": "/elsewhere", "XDG_CACHE_HOME": "/x"}, "/elsewhere"),
+    ({"GRACO_JAX_XLA_CACHE": "off"}, None),
+    ({"JAX_COMPILATION_CACHE_DIR": "/jax/own"}, None),
+])
+def test_compilation_cache_folder(monkeypatch, restore_cache_dir, env, expected):
+  for name in ("GRACO_JAX_XLA_CACHE", "XDG_CACHE_HOME", "JAX_COMPILATION_CACHE_DIR"):
+    monkeypatch.delenv(name, raising=False)
+  for name, value in env.items():
+    monkeypatch.setenv(name, value)
+  jax.config.update("jax_compilation_cache_dir", None)
+  cli._enable_compilation_cache()
+  assert jax.config.jax_compilation_cache_dir == expected

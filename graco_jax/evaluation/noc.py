@@ -1,10 +1,14 @@
 """The interactive segmentation benchmark protocol, on device: clicks, IoU, NoC, granularity sweep.
 
-One jitted program runs the whole click loop for a batch of instances (`lax.fori_loop`; an
-instance that reached the target keeps its state under a mask instead of breaking, and the model
-is skipped once the whole batch has stopped), sharded over the mesh's 'data' axis. Instances of different sizes are padded into a few size buckets; padded
-pixels are ignored pixels, which leaves the official clicks unchanged (the official clicker
-zero-pads its error masks anyway).
+Continuous batching on device: a fixed pool of slots clicks its instances one click per step
+(`lax.while_loop`), and a slot whose instance has stopped takes the next waiting instance of the
+queue on the next step, so the network runs only on instances still clicking (bar the last ones
+of a size bucket) and each instance stops as soon as the official loop would. The host hands the
+queue over in chunks, the pool carried from one program to the next; the slots are sharded over
+the mesh's 'data' axis. Images are padded into size buckets (by default one, at the largest
+size: with zoom-in the network sees only target-size crops, so only the full-resolution steps pay
+for the padding); padded pixels are ignored pixels, which leaves the official clicks unchanged
+(the official clicker zero-pads its error masks anyway).
 
 Official semantics kept (isegm/inference/evaluation.py, clicker.py, utils.py):
 - the loop stops for an instance once IoU >= target_iou (0.90 by default, 0.85 for part
@@ -15,8 +19,6 @@ Official semantics kept (isegm/inference/evaluation.py, clicker.py, utils.py):
   state (zoom-in) carries over between granularities, as in the official code; the pick is the
   fewest clicks, ties by IoU@1 (the first granularity wins exact ties).
 """
-
-import functools
 
 import flax
 import jax
@@ -30,104 +32,163 @@ from graco_jax.model import GRANULARITY_BINS
 from graco_jax.predictor import Predictor, as_predictor
 
 
+@flax.struct.dataclass
+class Slots:
+  """The instances a pool holds (a slot each) or a queue waits with: [P or Q, ...]."""
+  instance: jax.Array  # int32 instance index, -1 for none
+  images: jax.Array  # [., H, W, 3] float32
+  gt: jax.Array  # [., H, W] bool
+  not_ignore: jax.Array  # [., H, W] bool
+  in_image: jax.Array  # [., H, W] bool
+  sizes: jax.Array  # [., 2] int32
+  granularities: jax.Array  # [., G] float32
+
 
 @flax.struct.dataclass
 class ClickLoopState:
-  """The carry of one granularity's click loop; every field is batch-leading."""
+  """The click loop's per-slot carry; every field is batch-leading."""
   clicks: ClickSet
-  probs: jax.Array  # [B, H, W, 1] float32, the previous prediction
-  pred_mask: jax.Array  # [B, H, W] bool
-  active: jax.Array  # [B] bool: still clicking
-  inter: jax.Array  # [B] int32, IoU counts of the last prediction
-  union: jax.Array  # [B] int32
+  probs: jax.Array  # [P, H, W, 1] float32, the previous prediction
+  pred_mask: jax.Array  # [P, H, W] bool
+  active: jax.Array  # [P] bool: the slot holds an instance still clicking
+  inter: jax.Array  # [P] int32, IoU counts of the last prediction
+  union: jax.Array  # [P] int32
   predictor_state: object  # the predictor's per-instance state (zoom-in box)
-  min_num: jax.Array  # [B] int32: fewest clicks any granularity needed so far (oracle)
+  min_num: jax.Array  # [P] int32: fewest clicks any granularity needed so far (oracle)
+  granularity_index: jax.Array  # [P] int32: the granularity being run
+  click: jax.Array  # [P] int32: the click about to be placed (0-based)
 
 
 @flax.struct.dataclass
 class Trace:
-  """Per granularity and click: IoU counts and the click placed, [B, G, max_clicks]."""
+  """Per granularity and click: IoU counts and the click placed, [., G, max_clicks]."""
   inter: jax.Array
   union: jax.Array
   y: jax.Array
   x: jax.Array
   positive: jax.Array
-  click_index: jax.Array  # [B, G]: index of the last click before the stop
+  click_index: jax.Array  # [., G]: index of the last click before the stop
 
 
-def _protocol_program(variables, images, gt, not_ignore, in_image, sizes, granularities, *,
-                      predictor: Predictor, max_clicks, pred_thr, target_iou, use_granularity):
-  """The click protocol of one batch for G granularities one after the other (G = 1 outside
-  the oracle), max_clicks clicks each; returns a `Trace`."""
+@flax.struct.dataclass
+class Pool:
+  """A fixed pool of P slots carried between the programs of one size bucket."""
+  slots: Slots
+  state: ClickLoopState
+  trace: Trace  # [P, G, max_clicks]: the trace of each slot's instance so far
+
+
+def _where(mask, new, old):
+  """Per-slot select over pytrees of batch-leading leaves."""
+  return jax.tree.map(
+      lambda n, o: jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o), new, old)
+
+
+def _empty_trace(batch, num_granularities, max_clicks):
+  shape = (batch, num_granularities, max_clicks)
+  return Trace(inter=jnp.zeros(shape, jnp.int32), union=jnp.zeros(shape, jnp.int32),
+               y=jnp.full(shape, -1, jnp.int32), x=jnp.full(shape, -1, jnp.int32),
+               positive=jnp.zeros(shape, bool),
+               click_index=jnp.zeros((batch, num_granularities), jnp.int32))
+
+
+def _fresh_granularity(state: ClickLoopState, max_clicks):
+  """A granularity's loop starts without clicks or prediction (box and min_num carry over)."""
+  batch, height, width = state.pred_mask.shape
+  return state.replace(
+      clicks=empty_clicks(batch, max_clicks), probs=jnp.zeros_like(state.probs),
+      pred_mask=jnp.zeros_like(state.pred_mask), inter=jnp.zeros_like(state.inter),
+      union=jnp.zeros_like(state.union), click=jnp.zeros_like(state.click))
+
+
+def _pool_program(variables, pool: Pool, queue: Slots, num_queued, drain, *,
+                  predictor: Predictor, max_clicks, pred_thr, target_iou, use_granularity):
+  """Clicks the pool's instances one click per step, refilling a slot from the queue as soon as
+  its instance has stopped (continuous batching), until the queue's first `num_queued` entries
+  are all in the pool and a slot is free (or, with `drain`, until every slot has stopped).
+
+  Returns (pool, finished Trace [P + Q, ...] with their instance indices [P + Q] (-1: none),
+  number of steps); every step is one predictor call on the P slots.
+  """
   target = jnp.inf if target_iou is None else target_iou
-  batch, height, width = gt.shape
-  num_granularities = granularities.shape[1]
+  batch = pool.state.active.shape[0]
+  num_granularities = queue.granularities.shape[1]
+  outbox_size = batch + queue.instance.shape[0]
+  rows = jnp.arange(batch)
 
-  def keep(active, new, old):
-    return jax.tree.map(
-        lambda n, o: jnp.where(active.reshape((batch,) + (1,) * (n.ndim - 1)), n, o), new, old)
+  def refill(pool: Pool, taken):
+    free = ~pool.state.active
+    source = taken + jnp.cumsum(free) - 1
+    load = free & (source < num_queued)
+    loaded = jax.tree.map(lambda q: q[jnp.clip(source, 0, q.shape[0] - 1)], queue)
+    slots = _where(load, loaded, pool.slots)
+    fresh = _fresh_granularity(pool.state, max_clicks).replace(
+        active=jnp.ones_like(pool.state.active),
+        predictor_state=predictor.init(slots.images, slots.sizes),
+        min_num=jnp.full((batch,), max_clicks + 1, jnp.int32),  # official `min_num = 100`
+        granularity_index=jnp.zeros((batch,), jnp.int32))
+    pool = Pool(slots=slots, state=_where(load, fresh, pool.state),
+                trace=_where(load, _empty_trace(batch, num_granularities, max_clicks), pool.trace))
+    return pool, taken + jnp.sum(load, dtype=jnp.int32)
 
-  def one_click(g, k, state: ClickLoopState, trace: Trace):
-    gra = granularities[:, g] if use_granularity else None
-    active = state.active
-    y, x, positive = next_click_eval(state.pred_mask, gt, not_ignore, state.clicks)
+  def one_click(pool: Pool):
+    slots, state, trace = pool.slots, pool.state, pool.trace
+    active, g, k = state.active, state.granularity_index, state.click
+    gra = slots.granularities[rows, g] if use_granularity else None
+    y, x, positive = next_click_eval(state.pred_mask, slots.gt, slots.not_ignore, state.clicks)
     clicks = add_click(state.clicks, y, x, positive, where=active)
-    probs, pstate = predictor.apply(variables, images, clicks, state.probs, gra,
+    probs, pstate = predictor.apply(variables, slots.images, clicks, state.probs, gra,
                                     state.predictor_state)
-    probs = jnp.where(in_image[..., None], probs.astype(jnp.float32), 0.0)
+    probs = jnp.where(slots.in_image[..., None], probs.astype(jnp.float32), 0.0)
     pred_mask = probs[..., 0] > pred_thr
-    inter, union = iou_counts(pred_mask, gt, not_ignore)
-    state = keep(active, state.replace(clicks=clicks, probs=probs, pred_mask=pred_mask,
-                                       predictor_state=pstate, inter=inter, union=union), state)
-    at = (slice(None), g, k)
-    trace = trace.replace(
-        y=trace.y.at[at].set(jnp.where(active, y, -1)),
-        x=trace.x.at[at].set(jnp.where(active, x, -1)),
-        positive=trace.positive.at[at].set(active & positive),
-        click_index=trace.click_index.at[:, g].set(jnp.where(active, k, trace.click_index[:, g])))
+    inter, union = iou_counts(pred_mask, slots.gt, slots.not_ignore)
+    state = _where(active, state.replace(clicks=clicks, probs=probs, pred_mask=pred_mask,
+                                         predictor_state=pstate, inter=inter, union=union), state)
+    at = (rows, g, jnp.minimum(k, max_clicks - 1))
+    put = lambda field, value: field.at[at].set(jnp.where(active, value, field[at]))
+    trace = trace.replace(inter=put(trace.inter, inter), union=put(trace.union, union),
+                          y=put(trace.y, y), x=put(trace.x, x),
+                          positive=put(trace.positive, positive),
+                          click_index=trace.click_index.at[rows, g].set(
+                              jnp.where(active, k, trace.click_index[rows, g])))
     iou = state.inter.astype(jnp.float32) / state.union.astype(jnp.float32)
     reached = active & (iou >= target)
-    stopped = reached | (active & (k + 1 > state.min_num))
-    return state.replace(active=active & ~stopped,
-                         min_num=jnp.where(reached, jnp.minimum(state.min_num, k + 1),
-                                           state.min_num)), trace
+    stopped = reached | (active & ((k + 1 > state.min_num) | (k + 1 >= max_clicks)))
+    state = state.replace(min_num=jnp.where(reached, jnp.minimum(state.min_num, k + 1),
+                                            state.min_num),
+                          click=jnp.where(active, k + 1, k))
+    # A stopped slot runs its next granularity (oracle) or frees itself for the queue.
+    next_g = stopped & (g + 1 < num_granularities)
+    state = _where(next_g, _fresh_granularity(state, max_clicks).replace(
+        granularity_index=g + 1), state)
+    finished = stopped & ~next_g
+    return Pool(slots=slots, state=state.replace(active=state.active & ~finished),
+                trace=trace), finished
 
-  def click_step(g, k, carry):
-    state, trace = carry
-    # Once every instance of the batch has stopped the model is skipped; IoUs repeat.
-    state, trace = jax.lax.cond(jnp.any(state.active), functools.partial(one_click, g, k),
-                                lambda s, t: (s, t), state, trace)
-    at = (slice(None), g, k)
-    return state, trace.replace(inter=trace.inter.at[at].set(state.inter),
-                                union=trace.union.at[at].set(state.union))
+  def step(carry):
+    pool, taken, outbox, ids, num_done, steps = carry
+    pool, taken = refill(pool, taken)
+    pool, finished = one_click(pool)
+    at = jnp.where(finished, num_done + jnp.cumsum(finished) - 1, outbox_size)
+    outbox = jax.tree.map(lambda o, t: o.at[at].set(t, mode="drop"), outbox, pool.trace)
+    ids = ids.at[at].set(pool.slots.instance, mode="drop")
+    num_done += jnp.sum(finished, dtype=jnp.int32)
+    return pool, taken, outbox, ids, num_done, steps + 1
 
-  def one_granularity(g, carry):
-    pstate, min_num, trace = carry
-    state = ClickLoopState(
-        clicks=empty_clicks(batch, max_clicks),
-        probs=jnp.zeros((batch, height, width, 1), jnp.float32),
-        pred_mask=jnp.zeros((batch, height, width), bool), active=jnp.ones((batch,), bool),
-        inter=jnp.zeros((batch,), jnp.int32), union=jnp.zeros((batch,), jnp.int32),
-        predictor_state=pstate, min_num=min_num)
-    state, trace = jax.lax.fori_loop(0, max_clicks, functools.partial(click_step, g),
-                                     (state, trace))
-    # The predictor's state (zoom-in box) carries over between granularities, as officially.
-    return state.predictor_state, state.min_num, trace
+  def more(carry):
+    pool, taken = carry[:2]
+    active = pool.state.active
+    return (taken < num_queued) | jnp.where(drain, jnp.any(active), jnp.all(active))
 
-  shape = (batch, num_granularities, max_clicks)
-  trace = Trace(inter=jnp.zeros(shape, jnp.int32), union=jnp.zeros(shape, jnp.int32),
-                y=jnp.full(shape, -1, jnp.int32), x=jnp.full(shape, -1, jnp.int32),
-                positive=jnp.zeros(shape, bool),
-                click_index=jnp.zeros((batch, num_granularities), jnp.int32))
-  min_num = jnp.full((batch,), max_clicks + 1, jnp.int32)  # official `min_num = 100`
-  _, _, trace = jax.lax.fori_loop(0, num_granularities, one_granularity,
-                                  (predictor.init(images, sizes), min_num, trace))
-  return trace
+  carry = (pool, jnp.int32(0), _empty_trace(outbox_size, num_granularities, max_clicks),
+           jnp.full((outbox_size,), -1, jnp.int32), jnp.int32(0), jnp.int32(0))
+  pool, _, outbox, ids, _, steps = jax.lax.while_loop(more, step, carry)
+  return pool, outbox, ids, steps
 
 
 # The predictor is a static argument hashed by value: equal predictors share one compilation.
-# Sharding follows the inputs (the batch split over 'data', the variables replicated).
-_program = jax.jit(_protocol_program, static_argnames=(
+# Sharding follows the inputs (the pool split over 'data', the queue and variables replicated).
+_program = jax.jit(_pool_program, static_argnames=(
     "predictor", "max_clicks", "pred_thr", "target_iou", "use_granularity"))
 
 
@@ -144,14 +205,26 @@ def _ratio(inter, union):
     return inter.astype(np.float64) / union.astype(np.float64)
 
 
-def _bucket_shape(shape, multiple):
-  return tuple(parallel.round_up(s, multiple) for s in shape)
+def _buckets(shapes, multiple):
+  """Size buckets {bucket shape: instance indices}: sizes rounded up to `multiple`, or with
+  multiple None / 0 one bucket at the largest size (the network sees only target-size crops with
+  zoom-in, so one pool batches every instance; only the full-resolution steps pay the padding)."""
+  if not multiple:
+    return {tuple(np.max(shapes, axis=0)): list(range(len(shapes)))}
+  buckets = {}
+  for i, shape in enumerate(shapes):
+    buckets.setdefault(tuple(parallel.round_up(s, multiple) for s in shape), []).append(i)
+  return buckets
 
 
 def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=0.49,
                        granularity=None, mesh=None, target_iou=0.90, batch_size=None,
-                       bucket_multiple=64, progress=None):
+                       bucket_multiple=None, queue_size=None, progress=None, stats=None):
   """Runs the NoC click protocol on every instance.
+
+  Each size bucket runs a pool of `batch_size` slots: an instance that stops frees its slot for
+  the next waiting instance on the next click (continuous batching), so the network runs only
+  on instances still clicking, except while the last instances of a bucket finish.
 
   Args:
     predict_fn: `predict_fn(images, clicks, prev_probs, granularity) -> probs` (pure JAX), or a
@@ -163,16 +236,21 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
     pred_thr: probability threshold of the prediction (0.49 SimpleClick, 0.5 GraCo).
     granularity: None (no granularity input), a float, an [N] array, or 'oracle' for GraCo's
       per-instance best granularity over 0.1..1.0.
-    mesh: a `parallel.make_mesh()` mesh; the batch axis is split over its 'data' axis.
+    mesh: a `parallel.make_mesh()` mesh; the slots are split over its 'data' axis.
     target_iou: an instance stops once IoU >= target_iou (official 0.90; 0.85 for parts);
       None never stops (the official --iou-analysis mode).
-    batch_size: instances per jitted program (default 8 per device); padded with dummies.
-    bucket_multiple: image sizes are rounded up to this multiple to form the size buckets.
-    progress: optional callable(num_instances_done) called after every batch.
+    batch_size: slots of a pool (default 8 per device; fewer when a bucket has fewer instances).
+    bucket_multiple: image sizes are rounded up to this multiple to form the size buckets;
+      None: one bucket at the largest size.
+    queue_size: instances handed to the device per program (default 4 * slots).
+    progress: optional callable(num_instances_done) called after every program.
+    stats: optional dict, filled with 'programs' (calls), 'steps' (predictor calls) and
+      'network_rows' (instances through the network, idle slots included).
   Returns:
     dict of numpy arrays: 'ious' [N, max_clicks] float64 (after each click, the last value
     repeated after the stop), 'y', 'x' [N, max_clicks] int32 clicks (-1 after the stop),
     'positive' [N, max_clicks] bool, 'num_clicks' [N] (official trajectory length),
+    'num_forwards' [N] (predictor calls the instance needed, all granularities together),
     'granularity' [N] (the one used; the oracle's pick), and for the oracle 'oracle_ious'
     [N, 10, max_clicks] and 'oracle_num_clicks' [N, 10].
   """
@@ -192,10 +270,10 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
     grid = np.broadcast_to(np.asarray(granularity, np.float32), (num,))[:, None]
   else:
     grid = np.zeros((num, 1), np.float32)
+  num_granularities = grid.shape[1]
 
   shards = parallel.data_size(mesh)
-  batch_size = batch_size or 8 * shards
-  batch_size = parallel.round_up(batch_size, shards)
+  batch_size = parallel.round_up(batch_size or 8 * shards, shards)
 
   variables = predictor.variables
   if mesh is not None:
@@ -203,30 +281,46 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
   static = dict(predictor=predictor.static(), max_clicks=max_clicks, pred_thr=pred_thr,
                 target_iou=target_iou, use_granularity=use_granularity)
 
-  buckets = {}
   for i, mask in enumerate(gt_masks):
     if np.shape(images[i])[:2] != np.shape(mask):
       raise ValueError(f"instance {i}: image {np.shape(images[i])} and mask {np.shape(mask)} differ")
-    buckets.setdefault(_bucket_shape(np.shape(mask), bucket_multiple), []).append(i)
+  shapes = np.array([np.shape(mask) for mask in gt_masks])
 
   keys = ("inter", "union", "y", "x", "positive", "click_index")
   out = {k: [None] * num for k in keys}
   done = 0
-  for (height, width), members in sorted(buckets.items()):
-    for start in range(0, len(members), batch_size):
-      index = members[start:start + batch_size]
-      batch = _pack(images, gt_masks, grid, index, batch_size, height, width)
+  counts = dict(programs=0, steps=0, network_rows=0)
+  for (height, width), members in sorted(_buckets(shapes, bucket_multiple).items()):
+    slots = min(batch_size, parallel.round_up(len(members), shards))
+    size = queue_size or min(4 * slots, parallel.round_up(len(members), slots))
+    pool = _empty_pool(predictor, slots, height, width, num_granularities, max_clicks)
+    pool = parallel.shard_batch(pool, mesh)
+    for start in range(0, len(members), size):
+      index = members[start:start + size]
+      queue = _pack(images, gt_masks, grid, index, size, height, width)
       if mesh is not None:
-        batch = parallel.shard_batch(batch, mesh)
-      trace = jax.device_get(_program(variables, *batch, **static))
-      for j, i in enumerate(index):
+        queue = jax.device_put(queue, parallel.replicated(mesh))
+      drain = start + size >= len(members)
+      pool, outbox, ids, steps = _program(variables, pool, queue, np.int32(len(index)),
+                                          np.bool_(drain), **static)
+      outbox, ids, steps = jax.device_get((outbox, ids, int(steps)))
+      for j in np.flatnonzero(ids >= 0):
         for k in keys:
-          out[k][i] = getattr(trace, k)[j]
-      done += len(index)
+          out[k][ids[j]] = getattr(outbox, k)[j]
+      counts["programs"] += 1
+      counts["steps"] += steps
+      counts["network_rows"] += steps * slots
+      done += int(np.sum(ids >= 0))
       if progress is not None:
         progress(done)
+  if stats is not None:
+    stats.update(counts)
 
   trace = {k: np.stack(v) for k, v in out.items()}
+  # IoUs after a granularity's stop repeat its last value.
+  last = np.minimum(np.arange(max_clicks), trace["click_index"][..., None])
+  for k in ("inter", "union"):
+    trace[k] = np.take_along_axis(trace[k], last, axis=2)
   pick = _select_oracle(trace) if oracle else np.zeros(num, int)
   rows = np.arange(num)
   inter, union = trace["inter"][rows, pick], trace["union"][rows, pick]
@@ -234,6 +328,7 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
       ious=_ratio(inter, union),
       y=trace["y"][rows, pick], x=trace["x"][rows, pick], positive=trace["positive"][rows, pick],
       num_clicks=trace["click_index"][rows, pick] + 1,
+      num_forwards=(trace["click_index"] + 1).sum(axis=1),
       granularity=grid[rows, pick] if use_granularity else np.full(num, np.nan, np.float32),
   )
   if oracle:
@@ -247,14 +342,32 @@ def to_official_ious(result) -> list:
   return [ious[:n] for ious, n in zip(result["ious"], result["num_clicks"])]
 
 
-def _pack(images, gt_masks, grid, index, batch_size, height, width):
-  """Pads the instances `index` into one [batch_size, height, width] batch (numpy)."""
-  imgs = np.zeros((batch_size, height, width, 3), np.float32)
-  gt = np.zeros((batch_size, height, width), bool)
-  not_ignore = np.zeros((batch_size, height, width), bool)
-  in_image = np.zeros((batch_size, height, width), bool)
-  sizes = np.ones((batch_size, 2), np.int32)
-  gra = np.ones((batch_size, grid.shape[1]), np.float32)
+def _empty_pool(predictor, slots, height, width, num_granularities, max_clicks):
+  """A pool of free slots (host-built, placed by the caller)."""
+  images = jnp.zeros((slots, height, width, 3), jnp.float32)
+  sizes = jnp.ones((slots, 2), jnp.int32)
+  mask = jnp.zeros((slots, height, width), bool)
+  zeros = jnp.zeros((slots,), jnp.int32)
+  return Pool(
+      slots=Slots(instance=zeros - 1, images=images, gt=mask, not_ignore=mask, in_image=mask,
+                  sizes=sizes, granularities=jnp.ones((slots, num_granularities), jnp.float32)),
+      state=ClickLoopState(
+          clicks=empty_clicks(slots, max_clicks), probs=jnp.zeros((slots, height, width, 1)),
+          pred_mask=mask, active=jnp.zeros((slots,), bool), inter=zeros, union=zeros,
+          predictor_state=predictor.init(images, sizes), min_num=zeros, granularity_index=zeros,
+          click=zeros),
+      trace=_empty_trace(slots, num_granularities, max_clicks))
+
+
+def _pack(images, gt_masks, grid, index, size, height, width):
+  """The instances `index` as a queue of `size` entries at [height, width] (numpy)."""
+  imgs = np.zeros((size, height, width, 3), np.float32)
+  gt = np.zeros((size, height, width), bool)
+  not_ignore = np.zeros((size, height, width), bool)
+  in_image = np.zeros((size, height, width), bool)
+  sizes = np.ones((size, 2), np.int32)
+  gra = np.ones((size, grid.shape[1]), np.float32)
+  instance = np.full((size,), -1, np.int32)
   for j, i in enumerate(index):
     image = np.asarray(images[i])
     mask = np.asarray(gt_masks[i])
@@ -265,7 +378,9 @@ def _pack(images, gt_masks, grid, index, batch_size, height, width):
     in_image[j, :h, :w] = True
     sizes[j] = (h, w)
     gra[j] = grid[i]
-  return imgs, gt, not_ignore, in_image, sizes, gra
+    instance[j] = i
+  return Slots(instance=instance, images=imgs, gt=gt, not_ignore=not_ignore, in_image=in_image,
+               sizes=sizes, granularities=gra)
 
 
 # Metrics on the [N, max_clicks] IoU arrays, with the official semantics (utils.compute_noc_metric).

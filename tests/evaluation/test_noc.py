@@ -3,6 +3,7 @@
 import glob
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def np_evaluate_oracle(prior, mask, max_clicks, thr, target):
   ks = np.array([r[2] for r in runs])
   tied = np.flatnonzero(ks == ks.min())
   best = tied[np.argmax([runs[i][1][0] for i in tied])]
-  return runs[best][0], runs[best][1], best
+  return runs[best][0], runs[best][1], best, sum(len(r[1]) for r in runs)
 
 
 def _load_grabcut(step, limit=None):
@@ -149,6 +150,8 @@ def test_protocol_matches_numpy_reference_on_grabcut():
   result = noc_lib.run_click_protocol(toy_predict_fn, _images(priors), masks, max_clicks=20,
                                       pred_thr=0.49, bucket_multiple=64, batch_size=16)
   _check_against_reference(result, refs, 20)
+  # The official per-instance stop: one forward per click placed.
+  np.testing.assert_array_equal(result["num_forwards"], [len(r[1]) for r in refs])
   for got, (_, ious) in zip(noc_lib.to_official_ious(result), refs):
     np.testing.assert_array_equal(got, ious)
   ref_ious = np.stack([np.pad(r[1], (0, 20 - len(r[1])), mode="edge") for r in refs])
@@ -163,6 +166,7 @@ def test_granularity_oracle_matches_numpy_reference():
                                       pred_thr=0.5, granularity="oracle", target_iou=0.85,
                                       bucket_multiple=32, batch_size=12)
   _check_against_reference(result, [r[:2] for r in refs], 8)
+  np.testing.assert_array_equal(result["num_forwards"], [r[3] for r in refs])
   np.testing.assert_allclose(result["granularity"], [round(0.1 * (r[2] + 1), 1) for r in refs],
                              rtol=1e-6)
 
@@ -204,3 +208,54 @@ def test_stopped_instances_keep_their_state_and_a_perfect_prediction_still_click
                                      bucket_multiple=8)
   assert list(zip(again["y"][1], again["x"][1], again["positive"][1])) == [
       (5, 4, True), (0, 0, False), (0, 0, False)]
+
+
+def _counting(predict_fn, calls):
+  """predict_fn that counts its executions on the host (one per jitted predictor call)."""
+  def counted(images, clicks, prev, gra):
+    jax.debug.callback(lambda: calls.append(1))
+    return predict_fn(images, clicks, prev, gra)
+  return counted
+
+
+def test_perfect_predictor_runs_once_per_instance_and_padding_slots_never_run():
+  # Three instances in a pool of up to 8 slots: each stops at click 1, so the predictor runs
+  # once (a batch of 3) instead of 20 times on 8 slots.
+  masks = [np.zeros((20, 24), np.int8), np.zeros((16, 30), np.int8), np.zeros((24, 24), np.int8)]
+  masks[0][5:12, 6:15] = 1
+  masks[1][3:9, 2:17] = 1
+  masks[2][10:20, 4:9] = 1
+  images = [np.repeat((m == 1).astype(np.float32)[..., None], 3, -1) for m in masks]
+  calls, stats = [], {}
+  perfect = _counting(lambda images, clicks, prev, gra: images[..., :1], calls)
+  result = noc_lib.run_click_protocol(perfect, images, masks, max_clicks=20, batch_size=8,
+                                      stats=stats)
+  np.testing.assert_array_equal(result["num_clicks"], [1, 1, 1])
+  np.testing.assert_array_equal(result["num_forwards"], [1, 1, 1])
+  assert len(calls) == 1
+  assert stats == dict(programs=1, steps=1, network_rows=3)
+
+
+def test_continuous_batching_equals_one_instance_at_a_time():
+  # Mixed sizes in one bucket, stops from click 1 to 8, three granularities run one after the
+  # other per slot; 3 slots refilled from queues of 4 over several programs.
+  priors, masks = _load_grabcut(step=8, limit=12)
+  images, gra = _images(priors), np.round(np.linspace(0.1, 1.0, 12), 1)
+  kw = dict(max_clicks=8, pred_thr=0.5, target_iou=0.85)
+  stats = {}
+  pooled = noc_lib.run_click_protocol(toy_predict_fn, images, masks, granularity="oracle",
+                                      batch_size=3, queue_size=4, stats=stats, **kw)
+  alone = [noc_lib.run_click_protocol(toy_predict_fn, [im], [m], granularity="oracle",
+                                      batch_size=1, bucket_multiple=1, **kw)
+           for im, m in zip(images, masks)]
+  for key in pooled:
+    np.testing.assert_array_equal(pooled[key], np.concatenate([a[key] for a in alone]), key)
+  assert len(set(pooled["num_forwards"].tolist())) > 3  # stop times differ
+  assert stats["programs"] == 3
+  # Every step but those of the last drain runs 3 instances still clicking.
+  assert stats["network_rows"] - pooled["num_forwards"].sum() < 3 * max(pooled["num_forwards"])
+  fixed = noc_lib.run_click_protocol(toy_predict_fn, images, masks, granularity=gra,
+                                     batch_size=3, queue_size=4, **kw)
+  refs = [np_evaluate_sample(p, m, g, 8, 0.5, 0.85)[:2]
+          for p, m, g in zip(priors, masks, gra)]
+  _check_against_reference(fixed, refs, 8)
