@@ -72,21 +72,22 @@ class Predictor:
 
   def apply(self, variables, images, clicks, prev_probs, granularity, state):
     if self.zoom_in is None:
-      return self._network_probs(variables, images, clicks, prev_probs, granularity), state
+      flipped = zoom.flip_clicks(clicks, images.shape[2]) if self.with_flip else None
+      return self._network_probs(variables, images, clicks, prev_probs, granularity,
+                                 flipped), state
     return self._zoom_in_apply(variables, images, clicks, prev_probs, granularity, state)
 
   def probs(self, variables, images, clicks, prev_probs, granularity=None):
     """The stateless form `(images, clicks, prev_probs, granularity) -> probs` (plain only)."""
     if self.zoom_in is not None:
       raise ValueError("the zoom-in protocol keeps a per-instance box: use init/apply")
-    return self._network_probs(variables, images, clicks, prev_probs, granularity)
+    return self.apply(variables, images, clicks, prev_probs, granularity, ())[0]
 
-  def _network_logits(self, variables, images, clicks, prev_probs, granularity):
+  def _network_logits(self, variables, images, clicks, flipped_clicks, prev_probs, granularity):
     if self.with_flip:
-      batch, width = images.shape[0], images.shape[2]
+      batch = images.shape[0]
       both = lambda x: jnp.concatenate([x, x[:, :, ::-1]], axis=0)
-      clicks = jax.tree.map(lambda u, v: jnp.concatenate([u, v], axis=0),
-                            clicks, zoom.flip_clicks(clicks, width))
+      clicks = jax.tree.map(lambda u, v: jnp.concatenate([u, v], axis=0), clicks, flipped_clicks)
       if granularity is not None:
         granularity = jnp.concatenate([granularity, granularity], axis=0)
       logits = self.network(variables, both(images), clicks, both(prev_probs), granularity)
@@ -94,10 +95,13 @@ class Predictor:
       return 0.5 * (logits[:batch] + logits[batch:, :, ::-1])
     return self.network(variables, images, clicks, prev_probs, granularity).astype(jnp.float32)
 
-  def _network_probs(self, variables, images, clicks, prev_probs, granularity):
+  def _network_probs(self, variables, images, clicks, prev_probs, granularity,
+                     flipped_clicks=None):
+    """flipped_clicks: the clicks in the horizontally flipped image (with_flip only)."""
     if self.outputs == "probs":
       return self.network(variables, images, clicks, prev_probs, granularity)
-    return jax.nn.sigmoid(self._network_logits(variables, images, clicks, prev_probs, granularity))
+    return jax.nn.sigmoid(self._network_logits(variables, images, clicks, flipped_clicks,
+                                               prev_probs, granularity))
 
   def _zoom_in_apply(self, variables, images, clicks, prev_probs, granularity, state):
     z = self.zoom_in
@@ -117,7 +121,10 @@ class Predictor:
     inputs = jnp.concatenate([images, prev_probs.astype(images.dtype)], axis=-1)
     crop = zoom.crop_and_resize(inputs, roi, tuple(z.target_size))
     crop_clicks = zoom.transform_clicks(clicks, roi, tuple(z.target_size))
-    probs = self._network_probs(variables, crop[..., :3], crop_clicks, crop[..., 3:], granularity)
+    flipped = (zoom.transform_clicks(clicks, roi, tuple(z.target_size), flip=True)
+               if self.with_flip else None)
+    probs = self._network_probs(variables, crop[..., :3], crop_clicks, crop[..., 3:], granularity,
+                                flipped)
     probs = zoom.paste_back(probs, roi, height, width)
     new_state = dict(roi=roi, has_roi=jnp.ones_like(state["has_roi"]),
                      mask=probs[..., 0] > z.prob_thresh, sizes=sizes)

@@ -176,15 +176,29 @@ def paste_back(crop, roi, height, width):
   return jnp.where(inside[..., None], out, 0.0)
 
 
-def transform_clicks(clicks: ClickSet, roi, target_size):
-  """Official ZoomIn._transform_clicks: image clicks -> float clicks in the resized box."""
+def transform_clicks(clicks: ClickSet, roi, target_size, flip: bool = False):
+  """Official ZoomIn._transform_clicks (then AddHorizontalFlip's x -> tw - x - 1 when `flip`):
+  integer image clicks -> float clicks in the resized box.
+
+  Each coordinate is one float32 division of two exact integers (th (y - rmin) / rh, and
+  ((tw - 1) rw - tw (x - cmin)) / rw flipped): the correctly rounded exact value, as the
+  official float64 arithmetic gives after its cast to float32. The divisor is materialised at
+  the clicks' shape behind an optimization barrier: XLA rewrites a division by a broadcast
+  into a multiplication by its reciprocal, which is off by an ulp for some clicks and only
+  when there are 2 or more click slots, so masks would depend on the click capacity.
+  """
   th, tw = target_size
-  coords = clicks.coords.astype(jnp.float32)
-  rh = (roi[:, 1] - roi[:, 0] + 1).astype(jnp.float32)[:, None]
-  rw = (roi[:, 3] - roi[:, 2] + 1).astype(jnp.float32)[:, None]
-  y = th * (coords[..., 0] - roi[:, 0:1]) / rh
-  x = tw * (coords[..., 1] - roi[:, 2:3]) / rw
-  return clicks.replace(coords=jnp.stack([y, x], axis=-1))
+  coords = clicks.coords.astype(jnp.int32)
+  rh = (roi[:, 1] - roi[:, 0] + 1)[:, None]
+  rw = (roi[:, 3] - roi[:, 2] + 1)[:, None]
+  y = th * (coords[..., 0] - roi[:, 0:1])
+  x = tw * (coords[..., 1] - roi[:, 2:3])
+  if flip:
+    x = (tw - 1) * rw - x
+  def ratio(n, d):
+    d = jax.lax.optimization_barrier(jnp.broadcast_to(d, n.shape).astype(jnp.float32))
+    return n.astype(jnp.float32) / d
+  return clicks.replace(coords=jnp.stack([ratio(y, rh), ratio(x, rw)], axis=-1))
 
 
 def flip_clicks(clicks: ClickSet, width):

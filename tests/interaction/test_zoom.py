@@ -1,12 +1,14 @@
 """Zoom-in + flip predictor against a numpy port of the official ZoomIn / AddHorizontalFlip."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from graco_jax import predictor as predictor_lib
 from graco_jax.interaction import zoom
 from graco_jax.evaluation.noc import run_click_protocol
-from graco_jax.interaction.clicks import add_click, empty_clicks
+from graco_jax.interaction.clicks import ClickSet, add_click, empty_clicks
 from graco_jax.interaction.encoding import disk_maps
 from graco_jax.model.resize import bilinear_matrix
 
@@ -191,3 +193,27 @@ def test_zoom_in_protocol_matches_numpy_port_of_official_transforms():
       np.testing.assert_allclose(result["ious"][i, k], iou, atol=2e-3, err_msg=f"{i} {k}")
     crops.append(ref.roi != (0, mask.shape[0] - 1, 0, mask.shape[1] - 1))
   assert any(crops)  # the zoom-in did crop
+
+
+@pytest.mark.parametrize("capacity", [1, 2, 24])
+def test_click_transform_is_the_official_float64_value_at_any_click_capacity(capacity):
+  """th (y - rmin) / rh and the flipped tw - x' - 1 in float64 (official), cast to float32,
+  exactly, whatever the number of click slots (XLA once turned the division into an inexact
+  reciprocal multiply only when there were 2 or more slots)."""
+  rng = np.random.default_rng(capacity)
+  batch = 64
+  r0, c0 = rng.integers(0, 300, batch), rng.integers(0, 300, batch)
+  roi = np.stack([r0, r0 + rng.integers(1, 700, batch), c0, c0 + rng.integers(1, 700, batch)],
+                 axis=1).astype(np.int32)
+  coords = rng.integers(0, 1000, (batch, capacity, 2)).astype(np.int32)
+  clicks = ClickSet(jnp.asarray(coords), jnp.ones((batch, capacity), bool),
+                    jnp.ones((batch, capacity), bool))
+  rh = (roi[:, 1] - roi[:, 0] + 1)[:, None].astype(np.float64)
+  rw = (roi[:, 3] - roi[:, 2] + 1)[:, None].astype(np.float64)
+  y = 448 * (coords[..., 0] - roi[:, 0:1]) / rh
+  x = 448 * (coords[..., 1] - roi[:, 2:3]) / rw
+  for flip, want_x in ((False, x), (True, 448 - x - 1)):
+    got = jax.jit(lambda c, r: zoom.transform_clicks(c, r, (448, 448), flip=flip).coords)(
+        clicks, jnp.asarray(roi))
+    np.testing.assert_array_equal(np.asarray(got[..., 0]), y.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(got[..., 1]), want_x.astype(np.float32))
