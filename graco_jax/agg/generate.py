@@ -20,9 +20,7 @@ is recomputed only for its missing instances) writes the same proposals as an un
 """
 
 import functools
-import io
 import json
-import os
 import time
 
 import jax
@@ -33,9 +31,9 @@ from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
 
+from graco_jax import io
 from graco_jax import parallel
 from graco_jax.agg import engine, granularity as gran_lib, postprocess, store
-from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax import predictor as predictor_lib
 from graco_jax.model import GRANULARITY_BINS
 
@@ -145,17 +143,16 @@ def instance_list(source, store_dir: str, progress: bool = False) -> list:
   """
   if "instances" not in source[0]:
     return [(i, None) for i in range(len(source))]
-  path = os.path.join(store_dir, "instances.json")
-  if jax.process_index() == 0 and not os.path.exists(path):
+  path = io.join(store_dir, "instances.json")
+  if jax.process_index() == 0 and not io.exists(path):
     entries = []
     for i in tqdm(range(len(source)), desc="indexing instances", disable=not progress):
       ids = np.unique(np.asarray(source[i]["instances"]))
       entries += [[i, int(k)] for k in ids if k > 0]
-    atomic_write_bytes(path, json.dumps({"num_records": len(source), "instances": entries}
+    io.atomic_write_bytes(path, json.dumps({"num_records": len(source), "instances": entries}
                                         ).encode("utf-8"))
   _sync_hosts("agg-instances")
-  with open(path, "r", encoding="utf-8") as f:
-    data = json.load(f)
+  data = json.loads(io.read_text(path))
   if data["num_records"] != len(source):
     raise ValueError(f"{path} indexes {data['num_records']} records, the source has "
                      f"{len(source)}: not the source this store was generated from")
@@ -384,14 +381,6 @@ def _sync_hosts(name):
     multihost_utils.sync_global_devices(name)
 
 
-def _savefig(fig, path):
-  import matplotlib.pyplot as plt
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-  plt.close(fig)
-  atomic_write_bytes(path, buffer.getvalue())
-
-
 def write_summary(out_dir, source, gallery_size=16) -> dict:
   """summary.json, granularity_histogram.png (cf. paper Fig. 6) and gallery.png of a store."""
   import matplotlib
@@ -417,7 +406,7 @@ def write_summary(out_dir, source, gallery_size=16) -> dict:
   for ax in axes:
     ax.set_xlabel("granularity")
   axes[0].set_ylabel("proposals")
-  _savefig(fig, os.path.join(out_dir, "granularity_histogram.png"))
+  io.write_figure(io.join(out_dir, "granularity_histogram.png"), fig)
 
   shown = proposals[:: max(1, len(proposals) // gallery_size)][:gallery_size]
   cols = 4
@@ -434,8 +423,8 @@ def write_summary(out_dir, source, gallery_size=16) -> dict:
     ax.set_title(f"{p['image_id']}/{p['object_id']} g={p['granularity']:.1f}\n"
                  f"scale {p['scale_granularity']:.2f} sem {p['semantic_granularity']:.2f}",
                  fontsize=8)
-  _savefig(fig, os.path.join(out_dir, "gallery.png"))
-  atomic_write_bytes(os.path.join(out_dir, "summary.json"),
+  io.write_figure(io.join(out_dir, "gallery.png"), fig)
+  io.atomic_write_bytes(io.join(out_dir, "summary.json"),
                      (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
   return summary
 
@@ -458,7 +447,7 @@ def run(args) -> int:
   parallel.initialize_distributed()
   config = load_config(args.config, args.config_overrides)
   if "path" in config.data:  # the store's reader may run from another directory
-    config.data.path = os.path.abspath(config.data.path)
+    config.data.path = io.abspath(config.data.path)
   source = build_source(config.data)
   model_config, variables = load_for_inference(args.checkpoint)
   if config.agg.input_size is None:

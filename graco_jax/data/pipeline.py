@@ -23,12 +23,12 @@ Batches are dicts of numpy arrays, leading axis = per-process batch (see trainin
 """
 
 import bisect
-import os
 
 import grain
 import ml_collections
 import numpy as np
 
+from graco_jax import io
 from graco_jax import config_utils
 from graco_jax.data import sampling, transforms
 
@@ -83,7 +83,7 @@ def _proposals(c, path=None):
 
 
 def _gt_parts(c):
-  if os.path.isdir(os.path.join(c.gt_path, "Annotations_Part")):
+  if io.isdir(io.join(c.gt_path, "Annotations_Part")):
     from graco_jax.data.sources.pascalpart import PascalPartTrainParts
     return PascalPartTrainParts(c.gt_path)
   return _proposals(c, c.gt_path)

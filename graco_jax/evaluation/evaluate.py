@@ -9,7 +9,6 @@ WORKDIR/instances_<dataset>.npz (per-instance IoUs, clicks, granularity) and PNG
 """
 
 import argparse
-import os
 import time
 
 import jax
@@ -17,8 +16,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from graco_jax import io
 from graco_jax import config_utils, parallel, predictor as predictor_lib
-from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.evaluation import noc, report
 from graco_jax.model import create_model, init_params
 
@@ -128,8 +127,8 @@ def run(args) -> int:
     model_config = config.model
     variables = init_params(model_config, jax.random.PRNGKey(args.seed))
     print("no --checkpoint: evaluating a randomly initialised model (smoke run)")
-  workdir = args.workdir or os.path.join(args.checkpoint or ".", "eval")
-  os.makedirs(workdir, exist_ok=True)
+  workdir = args.workdir or io.join(args.checkpoint or ".", "eval")
+  io.makedirs(workdir)
   mesh = parallel.make_mesh(ev.get("num_devices") or None)
   variables = jax.device_put(variables, parallel.replicated(mesh))
   model = create_model(model_config)
@@ -159,8 +158,7 @@ def run(args) -> int:
       summary["granularity_histogram"] = {f"{v:.1f}": int(c) for v, c in zip(values, counts)}
     summaries[name] = summary
     clicks_curves[name] = summary["miou_per_click"]
-    buffer = _npz_bytes(result)
-    atomic_write_bytes(os.path.join(workdir, f"instances_{name}.npz"), buffer)
+    io.write_npz(io.join(workdir, f"instances_{name}.npz"), result)
     print(f"{name}: NoC@85 {summary['noc@85']:.2f} NoC@90 {summary['noc@90']:.2f} "
           f"IoU@1 {summary['iou@1']:.4f} ({summary['num_instances']} instances, {elapsed:.1f} s)")
     if ev.granularity_curves and model_config.use_granularity:
@@ -172,21 +170,14 @@ def run(args) -> int:
           batch_size=ev.batch_size, bucket_multiple=ev.bucket_multiple)
 
   method = ev.get("method_name") or (args.checkpoint or "random-init")
-  report.write_json(os.path.join(workdir, "results.json"),
+  report.write_json(io.join(workdir, "results.json"),
                     {"method": method, "config": config.to_dict(), "datasets": summaries,
                      "granularity_curves": gra_curves})
   table = report.markdown_table(method, summaries, ev.max_clicks)
-  atomic_write_bytes(os.path.join(workdir, "results.md"), table.encode("utf-8"))
-  report.plot_iou_vs_clicks(os.path.join(workdir, "iou_vs_clicks.png"), clicks_curves)
+  io.atomic_write_bytes(io.join(workdir, "results.md"), table.encode("utf-8"))
+  report.plot_iou_vs_clicks(io.join(workdir, "iou_vs_clicks.png"), clicks_curves)
   if gra_curves:
-    report.plot_iou_vs_granularity(os.path.join(workdir, "iou_vs_granularity.png"), gra_curves)
+    report.plot_iou_vs_granularity(io.join(workdir, "iou_vs_granularity.png"), gra_curves)
   print(table)
   print(f"wrote {workdir}/results.json, results.md and plots")
   return 0
-
-
-def _npz_bytes(arrays) -> bytes:
-  import io
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  return buffer.getvalue()

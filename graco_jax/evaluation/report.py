@@ -1,10 +1,9 @@
 """Evaluation reports: the paper's Table 1 as markdown, results JSON, IoU curves as PNG."""
 
-import io
 import json
 import math
 
-from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax import io
 
 PART_DATASETS = ("PascalPart", "PartImageNet")
 
@@ -45,13 +44,7 @@ def markdown_table(method: str, summaries: dict, max_clicks: int = 20) -> str:
 
 
 def write_json(path: str, data) -> None:
-  atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
-
-
-def _save_figure(fig, path):
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-  atomic_write_bytes(path, buffer.getvalue())
+  io.atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def plot_iou_vs_clicks(path: str, curves: dict) -> None:
@@ -66,8 +59,7 @@ def plot_iou_vs_clicks(path: str, curves: dict) -> None:
   ax.set_ylabel("mIoU")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  _save_figure(fig, path)
-  plt.close(fig)
+  io.write_figure(path, fig, dpi=120)
 
 
 def plot_iou_vs_granularity(path: str, curves: dict) -> None:
@@ -88,5 +80,4 @@ def plot_iou_vs_granularity(path: str, curves: dict) -> None:
   ax.set_ylabel("mIoU")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
-  _save_figure(fig, path)
-  plt.close(fig)
+  io.write_figure(path, fig, dpi=120)

@@ -11,8 +11,6 @@ metrics.csv (one row per log interval) and TensorBoard event files under tb/ (sc
 the histogram of sampled granularities and prediction images: training/tensorboard.py).
 """
 
-import csv
-import os
 import signal
 import threading
 import time
@@ -23,7 +21,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
 
-from graco_jax import checkpoints, parallel
+from graco_jax import checkpoints, io, parallel
 from graco_jax.data import pipeline
 from graco_jax.model import init_params
 from graco_jax.training import optim, step as step_lib, tensorboard
@@ -128,7 +126,6 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
   state = jax.device_put(state, state_sharding)
 
-  os.makedirs(workdir, exist_ok=True)
   checkpoints.write_model_config(workdir, config.model)
   manager = checkpoints.checkpoint_manager(workdir, tc.keep_checkpoints, tc.async_checkpoints)
   dataset = pipeline.make_train_dataset(
@@ -144,9 +141,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   batch_sharding = parallel.data_sharding(mesh)
   update_fn = predict_fn = None
-  log_path = os.path.join(workdir, "metrics.csv")
+  log_path = io.join(workdir, "metrics.csv")
   is_chief = process_index == 0
-  writer = tensorboard.open_writer(os.path.join(workdir, "tb")) if is_chief else None
+  writer = tensorboard.open_writer(io.join(workdir, "tb")) if is_chief else None
   totals, count, last_metrics, sampled = {}, 0, {}, []
   tick, preempted = time.perf_counter(), False
   bar = tqdm.tqdm(total=total_steps, initial=start, disable=not (tc.progress and is_chief),
@@ -218,13 +215,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
           "preempted": preempted}
 
 
-
-
 def _append_csv(path, step, metrics):
   keys = sorted(metrics)
-  new = not os.path.exists(path)
-  with open(path, "a", newline="", encoding="utf-8") as f:
-    out = csv.writer(f)
-    if new:
-      out.writerow(["step"] + keys)
-    out.writerow([step] + [f"{metrics[k]:.6g}" for k in keys])
+  row = ",".join([str(step)] + [f"{metrics[k]:.6g}" for k in keys]) + "\n"
+  header = "" if io.exists(path) else ",".join(["step"] + keys) + "\n"
+  io.append_text(path, header + row)

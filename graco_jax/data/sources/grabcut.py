@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from graco_jax import io
 from graco_jax.data.image_io import read_image, read_mask
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -24,13 +25,13 @@ def grabcut_mask(raw: np.ndarray) -> np.ndarray:
 
 
 def _stems(folder: str, extensions) -> dict:
-  if not os.path.isdir(folder):
+  if not io.isdir(folder):
     raise FileNotFoundError(f"{folder}: folder not found")
   files = {}
-  for name in sorted(os.listdir(folder)):
+  for name in sorted(io.listdir(folder)):
     stem, ext = os.path.splitext(name)
     if ext.lower() in extensions:
-      files.setdefault(stem, os.path.join(folder, name))
+      files.setdefault(stem, io.join(folder, name))
   return files
 
 
@@ -40,13 +41,13 @@ class PairedFolderSource:
 
   def __init__(self, root: str, images_dir: str, masks_dir: str, decode, name: str):
     self.root, self.name, self.decode = root, name, decode
-    images = _stems(os.path.join(root, images_dir), IMAGE_EXTENSIONS)
-    masks = _stems(os.path.join(root, masks_dir), IMAGE_EXTENSIONS)
+    images = _stems(io.join(root, images_dir), IMAGE_EXTENSIONS)
+    masks = _stems(io.join(root, masks_dir), IMAGE_EXTENSIONS)
     missing = sorted(set(images) - set(masks))
     if missing:
-      raise FileNotFoundError(f"{os.path.join(root, masks_dir)}: no mask for images {missing[:5]}")
+      raise FileNotFoundError(f"{io.join(root, masks_dir)}: no mask for images {missing[:5]}")
     if not images:
-      raise ValueError(f"{os.path.join(root, images_dir)}: no images")
+      raise ValueError(f"{io.join(root, images_dir)}: no images")
     self.items = [(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
   def __len__(self) -> int:
