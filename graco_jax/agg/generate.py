@@ -331,7 +331,7 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
   done = store.read_done(out_dir)
   predictor = predictor_lib.as_predictor(predictor)
   predict = predictor.static()
-  variables = jax.device_put(predictor.variables, parallel.replicated(mesh))
+  variables = parallel.put(predictor.variables, parallel.replicated(mesh))
   batches = [b for b in range(-(-num_instances // batch))
              if not all(i in done for i in range(b * batch, min((b + 1) * batch, num_instances)))]
   if max_batches is not None:
@@ -438,13 +438,14 @@ def add_arguments(parser):
   parser.add_argument("--out", required=True, help="proposal store directory (resumed if present)")
   parser.add_argument("--limit", type=int, default=None, help="only the first N instances")
   parser.add_argument("--no-progress", action="store_true")
+  parallel.add_distributed_arguments(parser)
 
 
 def run(args) -> int:
   from graco_jax.checkpoints.manager import load_for_inference
   from graco_jax.config_utils import load_config
   from graco_jax.data.pipeline import build_source
-  parallel.initialize_distributed()
+  parallel.initialize_from_args(args)
   config = load_config(args.config, args.config_overrides)
   if "path" in config.data:  # the store's reader may run from another directory
     config.data.path = io.abspath(config.data.path)

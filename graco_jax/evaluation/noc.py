@@ -200,7 +200,7 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
 
   variables = predictor.variables
   if mesh is not None:
-    variables = jax.device_put(variables, parallel.replicated(mesh))
+    variables = parallel.put(variables, parallel.replicated(mesh))
   static = dict(predictor=predictor.static(), max_clicks=max_clicks, pred_thr=pred_thr,
                 target_iou=target_iou, use_granularity=use_granularity)
 
@@ -219,7 +219,7 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
       batch = _pack(images, gt_masks, grid, index, batch_size, height, width)
       if mesh is not None:
         batch = parallel.shard_batch(batch, mesh)
-      trace = jax.device_get(_program(variables, *batch, **static))
+      trace = parallel.to_host(_program(variables, *batch, **static))
       for j, i in enumerate(index):
         for k in keys:
           out[k][i] = getattr(trace, k)[j]

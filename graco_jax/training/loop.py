@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 
+import grain
 import jax
 import ml_collections
 import numpy as np
@@ -63,42 +64,55 @@ def load_initial_variables(config: ml_collections.ConfigDict, rng):
   return optim.unflatten(flat)
 
 
-def _save(manager, state, data_state, step):
+def _save(manager, state, data_iter, step):
+  # The data item is grain's own handler: one file per process (each reads its own slice),
+  # where a JSON item would keep process 0's iterator position only.
   manager.save(step, args=ocp.args.Composite(
       params=ocp.args.StandardSave(state.params),
       state=ocp.args.StandardSave({"step": state.step, "opt_state": state.opt_state,
                                    "rng": state.rng}),
-      data=ocp.args.JsonSave(data_state)))
+      data=grain.checkpoint.CheckpointSave(data_iter)))
 
 
-def _restore(manager, state, step):
+def _restore(manager, state, data_iter, step):
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
   restored = manager.restore(step, args=ocp.args.Composite(
       params=ocp.args.StandardRestore(abstract.params),
       state=ocp.args.StandardRestore({"step": abstract.step, "opt_state": abstract.opt_state,
                                       "rng": abstract.rng}),
-      data=ocp.args.JsonRestore()))
+      data=grain.checkpoint.CheckpointRestore(data_iter)))
   s = restored["state"]
-  state = state.replace(params=restored["params"], step=s["step"], opt_state=s["opt_state"],
-                        rng=s["rng"])
-  return state, restored["data"]
+  return state.replace(params=restored["params"], step=s["step"], opt_state=s["opt_state"],
+                       rng=s["rng"])
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps (main thread only)."""
+  """SIGTERM (preemption) as a check between steps.
+
+  One process: a Python signal handler sets a flag (main thread only). Several: JAX's preemption
+  sync manager (started by jax.distributed.initialize) owns SIGTERM and names one step at which
+  every process stops, whichever of them got the signal; a Python handler would replace its.
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+    self._multiprocess = jax.process_count() > 1
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if not self._multiprocess and threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     return self
 
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
+
+  def reached(self, step) -> bool:
+    if self._multiprocess:
+      from jax.experimental import multihost_utils
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
 
   def __exit__(self, *exc):
     if self._previous is not None:
@@ -124,9 +138,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state, tx, trainable, schedule = step_lib.create_train_state(
       init_rng, config, steps_per_epoch, total_steps, variables)
   state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-  state = jax.device_put(state, state_sharding)
+  state = parallel.put(state, state_sharding)
 
-  checkpoints.write_model_config(workdir, config.model)
+  if process_index == 0:
+    checkpoints.write_model_config(workdir, config.model)
   manager = checkpoints.checkpoint_manager(workdir, tc.keep_checkpoints, tc.async_checkpoints)
   dataset = pipeline.make_train_dataset(
       source, config, batch_size=tc.batch_size // num_processes, seed=config.seed,
@@ -134,9 +149,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data_iter = iter(dataset)
   start = manager.latest_step()
   if start is not None:
-    state, data_state = _restore(manager, state, start)
-    state = jax.device_put(state, state_sharding)
-    data_iter.set_state(data_state)
+    state = parallel.put(_restore(manager, state, data_iter, start), state_sharding)
   start = int(start or 0)
 
   batch_sharding = parallel.data_sharding(mesh)
@@ -151,9 +164,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   try:
     with _Preemption() as preemption:
       for step in range(start, total_steps):
-        if preemption.requested:
+        if preemption.reached(step):
           if manager.latest_step() != step:
-            _save(manager, state, data_iter.get_state(), step)
+            _save(manager, state, data_iter, step)
           preempted = True
           break
         local = next(data_iter)
@@ -164,7 +177,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                              state, mesh, batch)
         rng = jax.random.fold_in(state.rng, step)
         state, metrics = update_fn(state, batch, rng)
-        metrics = jax.device_get(metrics)
+        metrics = parallel.to_host(metrics)
         if not np.isfinite(metrics["loss"]):
           manager.wait_until_finished()
           raise NonFiniteLossError(
@@ -196,13 +209,13 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if tc.image_every > 0 and done % tc.image_every == 0:
           if predict_fn is None:  # every process runs it: the batch spans all of them
             predict_fn = step_lib.make_predict_fn(config, tc.num_images, mesh)
-          shown = jax.device_get(predict_fn(state.params, batch))
+          shown = parallel.to_host(predict_fn(state.params, batch))
           if is_chief:
             writer.add_image("train/predictions", tensorboard.prediction_grid(
                 shown["image"], shown["mask"], shown["probs"], shown["coords"],
                 shown["is_positive"], shown["valid"]), done, dataformats="HWC")
         if done % tc.checkpoint_every == 0 or done == total_steps:
-          _save(manager, state, data_iter.get_state(), done)
+          _save(manager, state, data_iter, done)
   finally:
     bar.close()
     manager.wait_until_finished()
