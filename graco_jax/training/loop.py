@@ -11,6 +11,7 @@ metrics.csv (one row per log interval) and TensorBoard event files under tb/ (sc
 the histogram of sampled granularities and prediction images: training/tensorboard.py).
 """
 
+import os
 import signal
 import threading
 import time
@@ -216,6 +217,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 shown["is_positive"], shown["valid"]), done, dataformats="HWC")
         if done % tc.checkpoint_every == 0 or done == total_steps:
           _save(manager, state, data_iter, done)
+        if done == tc.preempt_at_step and process_index == num_processes - 1:
+          os.kill(os.getpid(), signal.SIGTERM)  # a preemption drill through the real signal
   finally:
     bar.close()
     manager.wait_until_finished()
