@@ -63,6 +63,7 @@ fi
 
 # ----- the default smoke test -----
 work="${SMOKE_DIR:-$(mktemp -d)}"
+mkdir -p "$work"
 config=(--config "$(dirname "$0")/../configs/simpleclick_vit_tiny128.py"
   --config.model.depth=2 "--config.model.crop_size=64,64" --config.model.window_size=64
   "--config.data.image_size=64,64" --config.train.batch_size=8 --config.train.num_steps=8
