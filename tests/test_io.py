@@ -2,7 +2,8 @@
 
 The `gs://` filesystem is a stand-in for GCS that needs no network: fsspec's `gcs` protocol
 (what etils.epath uses for `gs://` when gcsfs is installed) is registered to a local folder,
-and orbax's tensorstore GCS driver is pointed at the same folder. Everything above those two
+orbax's tensorstore GCS driver is pointed at the same folder, and orbax's two calls into the
+google-cloud-storage client (bucket layout, recursive delete) are answered locally. Everything above those two
 clients runs as on GCS: the same `epath.Path('gs://...')` objects through epath's fsspec
 backend, orbax's GCS branches (commit-file finalisation of a step instead of a rename, its GCS
 kvstore spec), our object-store branches (single-put writes, rewritten metrics.csv) and the
@@ -24,6 +25,7 @@ from orbax.checkpoint._src.path import gcs_utils
 from graco_jax import checkpoints, cli, io
 from graco_jax.agg import store
 from graco_jax.data import image_io
+from graco_jax.model import init_params, model_config
 
 
 class _LocalGCS(LocalFileSystem):
@@ -60,6 +62,7 @@ def gcs(tmp_path, monkeypatch):
   epath_backend.fsspec_backend._get_filesystem.cache_clear()
   monkeypatch.setattr(gcs_utils, "get_kvstore_for_gcs", lambda path: {
       "driver": "file", "path": os.path.join(root, path.removeprefix("gs://"))})
+  monkeypatch.setattr(gcs_utils, "is_hierarchical_namespace_enabled", lambda path: False)
   monkeypatch.setattr(gcs_utils, "rmtree", lambda path, missing_ok=False: LocalFileSystem().rm(
       os.path.join(root, str(path).removeprefix("gs://")), recursive=True))
   yield root
@@ -145,11 +148,13 @@ def test_train_generate_evaluate_and_import_on_a_gs_workdir(gcs, capsys):
   assert sorted(os.listdir(os.path.join(gcs, "bucket", "eval"))) == [
       "instances_GrabCut.npz", "iou_vs_clicks.png", "results.json", "results.md"]
 
-  model_config, variables = checkpoints.load_for_inference(run)
-  checkpoints.export_official(model_config, jax.device_get(variables),
-                              "gs://bucket/official.pth")
+  official = model_config("tiny", granularity=False, lora_rank=0, crop_size=224)
+  official.depth = 1  # the official code knows 224-pixel windows only
+  variables = jax.device_get(init_params(official, jax.random.PRNGKey(0)))
+  checkpoints.export_official(official, variables, "gs://bucket/official.pth")
   assert cli.main(["import", "--checkpoint", "gs://bucket/official.pth",
                    "--out", "gs://bucket/imported"]) == 0
   imported = checkpoints.restore_params("gs://bucket/imported")
-  for a, b in zip(jax.tree.leaves(imported), jax.tree.leaves(jax.device_get(variables))):
+  assert jax.tree.structure(imported) == jax.tree.structure(variables)
+  for a, b in zip(jax.tree.leaves(imported), jax.tree.leaves(variables)):
     np.testing.assert_array_equal(a, b)

@@ -188,7 +188,7 @@ def _semantic_maps(config, predict, variables, mesh, images, objects, keys, gran
     total = 2 * local
   else:
     total = parallel.round_up(1 << (len(slots) - 1).bit_length(), devices)
-  rows = np.asarray([r for r, _ in slots])
+  rows = np.asarray([r for r, _ in slots], np.int64)
   regions = np.zeros((total, size, size), bool)
   for j, (r, rank) in enumerate(slots):
     regions[j] = _click_region_at(gran_lib.click_region(candidates[r, rank][0]), size)
@@ -196,7 +196,7 @@ def _semantic_maps(config, predict, variables, mesh, images, objects, keys, gran
   prev = objects[rows].astype(np.float32) if config.semantic_prev_mask == "object" else \
       np.zeros((len(slots), size, size), np.float32)
   sem_keys = np.asarray(jax.vmap(jax.random.fold_in)(
-      jnp.asarray(keys[rows]), jnp.asarray([1000 + rank for _, rank in slots])))
+      jnp.asarray(keys[rows]), jnp.asarray([1000 + rank for _, rank in slots], jnp.uint32)))
   inputs = (pad(images[rows]), regions, pad(prev), pad(sem_keys),
             None if granularity is None else pad(granularity[rows]))
   return _host_rows(_semantic_step(predict, variables, *_to_global(mesh, inputs)))[:len(slots)]
@@ -251,7 +251,7 @@ def _finish_batch(config, predict, variables, mesh, launched) -> list:
   # One semantic forward per proposal that needs one (the object fallback has semantic 1).
   slots = [key for key, (_, _, is_object) in candidates.items() if not is_object]
   sem_probs = {}
-  if slots:
+  if slots or jax.process_count() > 1:  # the program spans every process: all of them join
     sem_probs = dict(zip(slots, _semantic_maps(config, predict, variables, mesh, images, objects,
                                                keys, granularity, candidates, slots)))
 
