@@ -3,7 +3,8 @@
 Paths are strings: local paths, `gs://bucket/...` and `s3://bucket/...` (and any other URI that
 `etils.epath` knows), the same strings orbax checkpoints take. Everything goes through
 `etils.epath`, which hands URIs to fsspec (gcsfs / s3fs) or TensorFlow's gfile, whichever is
-installed, so a workdir on GCS needs `pip install gcsfs` and nothing else here.
+installed: a workdir on GCS needs `pip install gcsfs` (plus google-cloud-storage, which orbax
+asks for the bucket layout), on S3 `pip install s3fs`.
 
 Writes are atomic where the filesystem allows it: locally a temporary file in the same folder
 renamed over the target; on object stores a single put, which readers see whole or not at all.

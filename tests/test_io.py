@@ -13,8 +13,8 @@ tensorboardX writer factory for `gs://`.
 import json
 import os
 import stat
+import sys
 
-import fsspec
 import jax
 import numpy as np
 import pytest
@@ -57,8 +57,9 @@ def gcs(tmp_path, monkeypatch):
   os.makedirs(os.path.join(root, "bucket"))
   monkeypatch.setattr(_LocalGCS, "root", root)
   _LocalGCS.clear_instance_cache()
+  registry = sys.modules["fsspec.registry"]._registry  # fsspec.registry is a read-only view
   for name in ("gs", "gcs"):
-    fsspec.register_implementation(name, _LocalGCS, clobber=True)
+    monkeypatch.setitem(registry, name, _LocalGCS)
   epath_backend.fsspec_backend._get_filesystem.cache_clear()
   monkeypatch.setattr(gcs_utils, "get_kvstore_for_gcs", lambda path: {
       "driver": "file", "path": os.path.join(root, path.removeprefix("gs://"))})
