@@ -105,7 +105,9 @@ def test_two_processes_train_generate_and_evaluate_like_one(tmp_path):
 
   # Evaluation: NoC over 8 global devices from 2 processes equals 1 process; process 0 writes.
   _grabcut(tmp_path / "grabcut")
-  ev = ["evaluate", "--config", "configs/eval_quick.py", "--checkpoint", one,
+  # A random-init GraCo model: its masks are not empty, unlike the 8-step one's.
+  ev = ["evaluate", "--config", "configs/eval_quick.py", "--config.model.crop_size=(64, 64)",
+        "--config.model.window_size=64", "--config.eval.pred_thr=0.45",
         f"--config.eval.paths.GrabCut={tmp_path / 'grabcut'}", "--config.eval.target_size=64",
         "--config.eval.min_crop_size=16", "--config.eval.max_clicks=3",
         "--config.eval.with_flip=False", "--config.eval.bucket_multiple=48",
@@ -116,8 +118,9 @@ def test_two_processes_train_generate_and_evaluate_like_one(tmp_path):
              for d in ("eval1", "eval2")]
   for key in ("noc@85", "noc@90", "iou@1", "num_instances"):
     assert results[0][key] == results[1][key], key
-  np.testing.assert_array_equal(np.load(tmp_path / "eval1" / "instances_GrabCut.npz")["ious"],
-                                np.load(tmp_path / "eval2" / "instances_GrabCut.npz")["ious"])
+  ious = [np.load(tmp_path / d / "instances_GrabCut.npz")["ious"] for d in ("eval1", "eval2")]
+  assert ious[0].max() > 0.1  # a comparison of something
+  np.testing.assert_array_equal(ious[1], ious[0])
   assert "wrote" in (tmp_path / "eval2_logs" / "process_0.log").read_text()
   assert "wrote" not in (tmp_path / "eval2_logs" / "process_1.log").read_text()
   print(f"NoC@85 1 process {results[0]['noc@85']}, 2 processes {results[1]['noc@85']}")
