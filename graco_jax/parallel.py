@@ -13,17 +13,36 @@ from graco_jax.errors import InputError
 DATA_AXIS = "data"
 
 
-def initialize_distributed():
-  """Starts the multi-host runtime when launched on several hosts (no-op on one process).
+def add_distributed_arguments(parser) -> None:
+  """The multi-process flags of `graco-jax train | generate | evaluate`."""
+  parser.add_argument("--distributed", action="store_true",
+                      help="multi-process: join the other processes through "
+                      "jax.distributed.initialize(); on TPU pods and SLURM it finds them itself")
+  parser.add_argument("--coordinator-address", default=None,
+                      help="host:port of process 0 (other clusters; implies --distributed)")
+  parser.add_argument("--num-processes", type=int, default=None, help="with --coordinator-address")
+  parser.add_argument("--process-id", type=int, default=None, help="with --coordinator-address")
 
-  JAX reads the coordinator address, process count and index from the cluster environment
-  (TPU pods, SLURM, Open MPI); call this once before any other JAX call.
+
+def initialize_from_args(args) -> None:
+  if args.distributed or args.coordinator_address:
+    initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+
+
+def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):
+  """Joins the other processes of a multi-process run; call before any other JAX call.
+
+  Without arguments JAX reads the coordinator address, process count and index from the
+  cluster environment (TPU pods, SLURM, Open MPI); elsewhere pass all three. CPU processes
+  exchange collectives through gloo (the local multi-process smoke test).
   """
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
   try:
-    jax.distributed.initialize()
-  except (ValueError, RuntimeError) as e:  # single process: nothing to join
-    if jax.process_count() > 1:
-      raise RuntimeError(f"multi-host start-up failed: {e}") from e
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  except (ValueError, RuntimeError) as e:
+    if coordinator_address is not None or jax.process_count() > 1:
+      raise RuntimeError(f"multi-process start-up failed: {e}") from e
+    print(f"--distributed: no cluster found ({e}); running as a single process")
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -85,7 +104,38 @@ def pad_batch(tree, multiple: int):
 
 
 def shard_batch(tree, mesh: Mesh | None):
-  """Places a host pytree on the mesh split along the batch axis (on the default device without)."""
+  """Places a host pytree on the mesh split along the batch axis (on the default device without).
+
+  With several processes every process passes the whole batch and places its own rows.
+  """
   if mesh is None:
     return jax.device_put(tree)
-  return jax.device_put(tree, data_sharding(mesh))
+  return put(tree, data_sharding(mesh))
+
+
+def put(tree, sharding):
+  """`jax.device_put(tree, sharding)` for shardings that may span several processes: each
+  process passes the same (host or local-device) values and places its own shards.
+  `sharding`: one for every leaf, or a tree of them matching `tree`."""
+  if isinstance(sharding, jax.sharding.Sharding):
+    sharding = jax.tree.map(lambda _: sharding, tree)
+
+  def place(x, s):
+    if s.is_fully_addressable or (isinstance(x, jax.Array) and not x.is_fully_addressable):
+      return jax.device_put(x, s)
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, s, lambda index: x[index])
+  return jax.tree.map(place, tree, sharding)
+
+
+def to_host(tree):
+  """`jax.device_get` that also works on arrays spread over several processes: every process
+  gets the whole array (an all-gather across processes)."""
+  def get(x):
+    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+      return jax.device_get(x)
+    if x.is_fully_replicated:
+      return np.asarray(x.addressable_data(0))
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return jax.tree.map(get, tree)

@@ -17,11 +17,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from graco_jax import checkpoints, config_utils, predictor as predictor_lib
+from graco_jax import checkpoints, config_utils, io, predictor as predictor_lib
 from graco_jax import quickstart_report
 from graco_jax.agg import generate as agg_generate
 from graco_jax.data import proposal_store, registry
-from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.data.sources.synthetic import SyntheticScenes, SyntheticSource, spread_instances
 from graco_jax.errors import InputError
 from graco_jax.evaluation import evaluate, noc, report
@@ -87,10 +86,10 @@ def write_gcl_init(recipe: Recipe) -> str:
   (A fresh N(0, 1) embedding, the official init, adds a large random vector to every token of
   the frozen tiny ViT; the few GCL steps of the quickstart do not recover from it.)
   """
-  workdir = os.path.join(recipe.out, "graco_init")
+  workdir = io.join(recipe.out, "graco_init")
   if checkpoints.latest_step(workdir) is None:
     config = recipe.stage("gcl")
-    config.train.init_from = os.path.join(recipe.out, "object_model")
+    config.train.init_from = io.join(recipe.out, "object_model")
     key = jax.random.PRNGKey(recipe.settings.seed)
     flat = optim.flatten(loop.load_initial_variables(config, key))
     flat = {k: (np.zeros_like(v) if "gra_embed" in k.split("/") else v) for k, v in flat.items()}
@@ -101,7 +100,7 @@ def write_gcl_init(recipe: Recipe) -> str:
 def _model(out, name):
   """(model_config, plain Predictor) of a trained model: the quickstart's images are the crop
   size. Predictors are equal for equal architectures, so the models share one compiled loop."""
-  model_config, variables = checkpoints.load_for_inference(os.path.join(out, WORKDIRS[name]))
+  model_config, variables = checkpoints.load_for_inference(io.join(out, WORKDIRS[name]))
   return model_config, predictor_lib.for_model(model_config, variables, "plain")
 
 
@@ -111,7 +110,7 @@ def _model(out, name):
 
 def _train(recipe, stage, workdir, title):
   config = recipe.stage(stage)
-  workdir = os.path.join(recipe.out, workdir)
+  workdir = io.join(recipe.out, workdir)
   if checkpoints.latest_step(workdir) == config.train.num_steps:
     print(f"{title}: complete in {workdir}, skipped")
     return
@@ -131,9 +130,9 @@ def stage_agg(recipe):
   limit = sum(1 for i in range(len(source)) if source.locate(i)[0] < config.agg_images)
   _, predictor = _model(recipe.out, "SimpleClick")
   summary = agg_generate.generate(config.agg, predictor, source,
-                                  os.path.join(recipe.out, "proposals"), data_config=config.data,
+                                  io.join(recipe.out, "proposals"), data_config=config.data,
                                   progress=recipe.progress, limit=limit)
-  write_object_store(source, config.data, os.path.join(recipe.out, "objects_store"), limit)
+  write_object_store(source, config.data, io.join(recipe.out, "objects_store"), limit)
   return summary
 
 
@@ -156,14 +155,13 @@ def eval_set(ev, level):
 
 
 def _read_json(path):
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  return json.loads(io.read_text(path))
 
 
 def _evaluate_one(recipe, ev, name, level, records):
   """NoC run of one model on one level, cached in out/eval/<model>_<level>.json."""
-  path = os.path.join(recipe.out, "eval", f"{TAGS[name]}_{level}.json")
-  if os.path.exists(path):
+  path = io.join(recipe.out, "eval", f"{TAGS[name]}_{level}.json")
+  if io.exists(path):
     return _read_json(path)
   model_config, predictor = _model(recipe.out, name)
   graco = bool(model_config.use_granularity)
@@ -187,8 +185,8 @@ def _evaluate_one(recipe, ev, name, level, records):
 
 
 def _granularity_curves(recipe, ev, level, records):
-  path = os.path.join(recipe.out, "eval", f"graco_agg_{level}_granularity.json")
-  if os.path.exists(path):
+  path = io.join(recipe.out, "eval", f"graco_agg_{level}_granularity.json")
+  if io.exists(path):
     return _read_json(path)
   _, predictor = _model(recipe.out, "GraCo w/ AGG")
   print(f"IoU-granularity curves on {len(records)} {level} (10 granularities)")
@@ -224,7 +222,7 @@ def granularity_strip(recipe):
       np.asarray(GRANULARITY_BINS, np.float32), (), predictor=predictor.static())
   probs = np.asarray(probs)[..., 0]
   quickstart_report.plot_granularity_strip(scene.image, probs, (y, x), node.name,
-                                           os.path.join(recipe.out, "granularity_strip.png"))
+                                           io.join(recipe.out, "granularity_strip.png"))
 
   def iou(p, mask):
     return float(((p > 0.5) & mask).sum() / max(((p > 0.5) | mask).sum(), 1))
@@ -241,13 +239,13 @@ def stage_report(recipe, table, curves):
   results = {"settings": recipe.settings.to_dict(), "table": table,
              "iou_vs_granularity": curves, "strip": granularity_strip(recipe),
              "claims": quickstart_report.claims(table)}
-  report.plot_iou_vs_clicks(os.path.join(out, "iou_vs_clicks.png"), {
+  report.plot_iou_vs_clicks(io.join(out, "iou_vs_clicks.png"), {
       level: {name: entry[level]["summary"]["miou_per_click"] for name, entry in table.items()}
       for level in ("objects", "parts")})
-  report.plot_iou_vs_granularity(os.path.join(out, "iou_vs_granularity.png"), {
+  report.plot_iou_vs_granularity(io.join(out, "iou_vs_granularity.png"), {
       f"GraCo on {level}": {"": curve} for level, curve in curves.items()})
   quickstart_report.plot_optimal_granularity(table["GraCo w/ AGG"]["parts"],
-                                             os.path.join(out, "optimal_granularity.png"))
+                                             io.join(out, "optimal_granularity.png"))
   return results
 
 
@@ -257,9 +255,9 @@ def stage_report(recipe, table, curves):
 
 def _check_settings(recipe):
   """A resumed run must use the settings of the run it resumes."""
-  path = os.path.join(recipe.out, "settings.json")
+  path = io.join(recipe.out, "settings.json")
   current = report.json_ready(recipe.settings.to_dict())
-  if os.path.exists(path):
+  if io.exists(path):
     previous = _read_json(path)
     if previous != current:
       changed = sorted(k for k in set(previous) | set(current)
@@ -272,10 +270,10 @@ def _check_settings(recipe):
 
 def run_quickstart(recipe: Recipe) -> dict:
   """Runs (or resumes) every stage; returns the results dict written to results.json."""
-  os.makedirs(recipe.out, exist_ok=True)
+  io.makedirs(recipe.out)
   _check_settings(recipe)
-  timings_path = os.path.join(recipe.out, "timings.json")
-  timings = _read_json(timings_path) if os.path.exists(timings_path) else {}
+  timings_path = io.join(recipe.out, "timings.json")
+  timings = _read_json(timings_path) if io.exists(timings_path) else {}
 
   def timed(name, fn, *args):
     start = time.perf_counter()
@@ -293,9 +291,8 @@ def run_quickstart(recipe: Recipe) -> dict:
   timings["total"] = sum(v for k, v in timings.items() if k != "total")
   report.write_json(timings_path, timings)
   results["timings"] = timings
-  report.write_json(os.path.join(recipe.out, "results.json"), results)
-  atomic_write_bytes(os.path.join(recipe.out, "report.md"),
-                     quickstart_report.markdown(results).encode("utf-8"))
+  report.write_json(io.join(recipe.out, "results.json"), results)
+  io.atomic_write_text(io.join(recipe.out, "report.md"), quickstart_report.markdown(results))
   return results
 
 
@@ -314,8 +311,7 @@ def run(args) -> int:
   recipe = Recipe(args.config, args.out, progress=not args.no_progress)
   start = time.perf_counter()
   run_quickstart(recipe)
-  with open(os.path.join(args.out, "report.md"), encoding="utf-8") as f:
-    print(f.read())
+  print(io.read_text(io.join(args.out, "report.md")))
   print(f"quickstart finished in {time.perf_counter() - start:.0f} s (this invocation); "
         f"outputs in {args.out}/")
   return 0

@@ -7,12 +7,12 @@ clicks and granularity the mask equals the one `run_click_protocol` scores.
 """
 
 import argparse
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from graco_jax import io
 from graco_jax import config_utils, predictor as predictor_lib
 from graco_jax.data import image_io
 from graco_jax.errors import InputError
@@ -101,7 +101,7 @@ def run(args) -> int:
   if args.granularity is not None and not model_config.use_granularity:
     raise InputError("this model has no granularity embedding; drop --granularity")
   if not args.image:
-    image_io.write_png(os.path.join(os.path.dirname(os.path.abspath(args.out)), "input.png"),
+    image_io.write_png(io.join(io.dirname(io.abspath(args.out)), "input.png"),
                        np.round(image * 255))
   probs = segment_image(predictor_lib.for_model(model_config, params), image, clicks,
                         args.granularity)

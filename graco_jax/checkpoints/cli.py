@@ -7,14 +7,11 @@ The .pth files are read without torch and without running any code they contain.
 """
 
 import argparse
-import io
 import json
-import os
 
-import numpy as np
 
+from graco_jax import io
 from graco_jax.checkpoints.manager import save_params
-from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.checkpoints.official import read_official
 from graco_jax.errors import InputError
 
@@ -38,16 +35,14 @@ def run(args) -> int:
       args.checkpoint, args.lora, allow_unknown_globals=args.allow_unknown_globals)
   save_params(args.out, model_config, variables, step=args.step)
   if report.phrase:  # the semantic-phrase branch, unused by our model, kept beside it
-    buffer = io.BytesIO()
-    np.savez(buffer, **report.phrase)
-    atomic_write_bytes(os.path.join(args.out, "phrase_branch.npz"), buffer.getvalue())
-  report_path = os.path.join(args.out, "import_report.json")
-  text = json.dumps({"checkpoint": os.path.abspath(args.checkpoint),
-                     "lora": os.path.abspath(args.lora) if args.lora else None,
+    io.write_npz(io.join(args.out, "phrase_branch.npz"), report.phrase)
+  report_path = io.join(args.out, "import_report.json")
+  text = json.dumps({"checkpoint": io.abspath(args.checkpoint),
+                     "lora": io.abspath(args.lora) if args.lora else None,
                      "loaded": report.loaded, "skipped": report.skipped,
                      "phrase_branch": sorted(report.phrase),
                      "replaced_by_lora": report.overridden}, indent=1)
-  atomic_write_bytes(report_path, text.encode("utf-8"))
+  io.atomic_write_bytes(report_path, text.encode("utf-8"))
   print(f"wrote {args.out}: {model_config.size} model, crop {tuple(model_config.crop_size)}, "
         f"granularity {model_config.use_granularity}, LoRA rank {model_config.lora.rank}; "
         f"{report.summary()} (details in {report_path})")

@@ -9,7 +9,6 @@ shardings of a given target, or as host numpy arrays without one, so a checkpoin
 """
 
 import json
-import os
 from typing import Optional
 
 import jax
@@ -17,7 +16,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax import io
 from graco_jax.errors import InputError, MissingInputError
 
 ITEM_NAMES = ("params", "state", "data")
@@ -26,7 +25,7 @@ _READ_ONLY = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0,
 
 
 def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), "checkpoints")
+  return io.join(io.abspath(workdir), "checkpoints")
 
 
 def checkpoint_manager(workdir: str, max_to_keep: Optional[int] = 3,
@@ -52,21 +51,20 @@ def _tuples(value):
 
 def write_model_config(workdir: str, model_config: ml_collections.ConfigDict) -> str:
   """Writes workdir/model_config.json atomically; returns its path."""
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, CONFIG_FILE)
+  io.makedirs(workdir)
+  path = io.join(workdir, CONFIG_FILE)
   text = json.dumps(model_config.to_dict(), indent=2, sort_keys=True)
-  atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+  io.atomic_write_text(path, text + "\n")
   return path
 
 
 def read_model_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  path = io.join(workdir, CONFIG_FILE)
+  if not io.exists(path):
     raise MissingInputError(f"{path}: no model config; is {workdir} a graco-jax checkpoint "
                             "directory (written by `graco-jax train` or `graco-jax import`)?")
   try:
-    with open(path, encoding="utf-8") as f:
-      data = json.load(f)
+    data = json.loads(io.read_text(path))
   except (OSError, ValueError) as e:
     raise InputError(f"{path}: unreadable model config: {e}") from e
   return ml_collections.ConfigDict(_tuples(data))
@@ -87,7 +85,7 @@ def save_params(workdir: str, model_config: ml_collections.ConfigDict, variables
 
 def latest_step(workdir: str) -> Optional[int]:
   """The newest complete step under workdir/checkpoints, or None."""
-  if not os.path.isdir(checkpoint_dir(workdir)):
+  if not io.isdir(checkpoint_dir(workdir)):
     return None
   with ocp.CheckpointManager(checkpoint_dir(workdir), options=_READ_ONLY) as manager:
     return manager.latest_step()
@@ -100,7 +98,7 @@ def restore_params(workdir: str, step: Optional[int] = None, target=None):
   it every leaf comes back as a host numpy array, whatever the device count at save time.
   """
   directory = checkpoint_dir(workdir)
-  if not os.path.isdir(directory):
+  if not io.isdir(directory):
     raise MissingInputError(f"{directory}: no checkpoints")
   with ocp.CheckpointManager(directory, options=_READ_ONLY,
                              item_handlers={"params": ocp.PyTreeCheckpointHandler()}) as manager:

@@ -14,17 +14,16 @@ the globals `torch.load(..., weights_only=True)` accepts.
 """
 
 import collections
-import io
-import os
+import io as std_io
 import pickle
 import struct
-import tempfile
 import zipfile
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 
+from graco_jax import io
 from graco_jax.errors import InputError
 
 # torch storage class name -> numpy dtype.
@@ -168,13 +167,14 @@ def load_pth(path: str, allow_unknown_globals: bool = False) -> Any:
   (e.g. os.system) raises UnsafeCheckpointError listing them.
   """
   try:
-    archive = zipfile.ZipFile(path)
+    file = io.open_file(path, "rb")  # streamed: official checkpoints reach gigabytes
+    archive = zipfile.ZipFile(file)
   except zipfile.BadZipFile as e:
     raise InputError(f"{path}: not a zip-format torch checkpoint (legacy pre-1.6 torch files "
                      "are not supported; re-save with a recent torch)") from e
   except OSError as e:
     raise InputError(f"{path}: cannot open: {e}") from e
-  with archive:
+  with file, archive:
     names = archive.namelist()
     top = _top_folder(names, path)
     byteorder = "little"
@@ -189,7 +189,7 @@ def load_pth(path: str, allow_unknown_globals: bool = False) -> Any:
       except KeyError:
         raise pickle.UnpicklingError(f"missing storage record {top}data/{key}") from None
 
-    unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(top + "data.pkl")), read_record)
+    unpickler = _RestrictedUnpickler(std_io.BytesIO(archive.read(top + "data.pkl")), read_record)
     try:
       obj = unpickler.load()
     except Exception as e:  # the pickle is malformed; none of its globals ran
@@ -211,7 +211,7 @@ class _PickleWriter:
   """Pickle protocol 2 for nested dicts, lists, tuples, scalars, strings and numpy arrays."""
 
   def __init__(self):
-    self.out = io.BytesIO()
+    self.out = std_io.BytesIO()
     self.storages = []
 
   def _global(self, module, name):
@@ -311,21 +311,11 @@ def save_pth(path: str, obj: Any, top: str = "archive") -> None:
   """
   writer = _PickleWriter()
   pickled = writer.dump(obj)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pth")
-  try:
-    with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
-      archive.writestr(f"{top}/data.pkl", pickled)
-      archive.writestr(f"{top}/byteorder", "little")
-      for key, array in enumerate(writer.storages):
-        archive.writestr(f"{top}/data/{key}", array.tobytes())
-      archive.writestr(f"{top}/version", "3\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  buffer = std_io.BytesIO()
+  with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+    archive.writestr(f"{top}/data.pkl", pickled)
+    archive.writestr(f"{top}/byteorder", "little")
+    for key, array in enumerate(writer.storages):
+      archive.writestr(f"{top}/data/{key}", array.tobytes())
+    archive.writestr(f"{top}/version", "3\n")
+  io.atomic_write_bytes(path, buffer.getvalue())

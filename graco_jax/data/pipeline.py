@@ -160,8 +160,9 @@ def make_train_dataset(source, config: ml_collections.ConfigDict, *, batch_size:
                            click_capacity(config.train), data.keep_background_prob,
                            data.default_granularity)
   ds = indices.repeat().random_map(prepare, seed=seed)
-  ds = ds[process_index::process_count]
-  ds = ds.batch(batch_size, drop_remainder=True)
+  # Process p takes block p of every global batch: the global batch (the blocks in process
+  # order, as make_array_from_process_local_data lays them out) is the one 1 process draws.
+  ds = ds.batch(batch_size, drop_remainder=True)[process_index::process_count]
   ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=data.num_threads,
                                             prefetch_buffer_size=data.prefetch))
   if data.num_workers > 0:

@@ -27,14 +27,12 @@ list, even when it yielded no proposal, so a resumed run skips it. Since the hea
 leaves an instance half written. Never pickles.
 """
 
-import glob
 import json
-import os
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax import io
 from graco_jax.errors import InputError, MissingInputError
 
 FORMAT = "graco-jax/agg-proposals"
@@ -76,10 +74,10 @@ def make_proposal(*, index, rank, source_index, image_id, object_id, image_path,
 
 def write_meta(store_dir: str, meta: dict) -> None:
   """Writes meta.json, or checks that an existing one matches (a resumed run)."""
-  os.makedirs(store_dir, exist_ok=True)
+  io.makedirs(store_dir)
   meta = {"format": FORMAT, "version": VERSION, **meta}
-  path = os.path.join(store_dir, META_FILE)
-  if os.path.exists(path):
+  path = io.join(store_dir, META_FILE)
+  if io.exists(path):
     existing = read_meta(store_dir)
     # Round-trip through JSON so tuples and lists compare equal.
     if existing != json.loads(json.dumps(meta)):
@@ -87,16 +85,15 @@ def write_meta(store_dir: str, meta: dict) -> None:
           f"store {store_dir} was generated with different settings ({path}); resume with the "
           f"same source and config or write to a new directory.\nexisting: {existing}\nnew: {meta}")
     return
-  atomic_write_bytes(path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+  io.atomic_write_bytes(path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def read_meta(store_dir: str) -> dict:
-  path = os.path.join(store_dir, META_FILE)
-  if not os.path.exists(path):
+  path = io.join(store_dir, META_FILE)
+  if not io.exists(path):
     raise MissingInputError(f"{store_dir} is not a proposal store: {path} does not exist")
   try:
-    with open(path, "r", encoding="utf-8") as f:
-      meta = json.load(f)
+    meta = json.loads(io.read_text(path))
   except json.JSONDecodeError as e:
     raise InputError(f"proposal store metadata {path} is not valid JSON: {e}") from None
   if meta.get("format") != FORMAT or meta.get("version") != VERSION:
@@ -106,7 +103,7 @@ def read_meta(store_dir: str) -> dict:
 
 
 def chunk_files(store_dir: str) -> list:
-  return sorted(glob.glob(os.path.join(store_dir, "chunk-h*-b*.jsonl")))
+  return io.glob(store_dir, "chunk-h*-b*.jsonl")
 
 
 def write_chunk(store_dir: str, host: int, batch: int, done, proposals) -> str:
@@ -116,16 +113,15 @@ def write_chunk(store_dir: str, host: int, batch: int, done, proposals) -> str:
   lines += [json.dumps(p, sort_keys=True) for p in proposals]
   # A resumed run may finish a batch this host started: a new file, never an overwrite.
   n = 0
-  while os.path.exists(path := os.path.join(store_dir,
+  while io.exists(path := io.join(store_dir,
                                             f"chunk-h{host:04d}-b{batch:06d}-{n}.jsonl")):
     n += 1
-  atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+  io.atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
   return path
 
 
 def _read_chunk(path: str):
-  with open(path, "r", encoding="utf-8") as f:
-    lines = [line for line in f.read().splitlines() if line.strip()]
+  lines = [line for line in io.read_text(path).splitlines() if line.strip()]
   try:
     records = [json.loads(line) for line in lines]
   except json.JSONDecodeError as e:

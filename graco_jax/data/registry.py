@@ -21,10 +21,9 @@ Evaluation (`eval_source(name, path)`, one record per instance): the names of `E
 A new dataset is a module in sources/ plus one line here.
 """
 
-import os
-
 import ml_collections
 
+from graco_jax import io
 from graco_jax.data import proposal_store
 from graco_jax.data.sources import (berkeley, coco_mval, davis, grabcut, partimagenet,
                                     pascalpart, sa1b, sbd, sbd_train, synthetic, tfds_coco)
@@ -51,7 +50,7 @@ def _sbd(c):
 
 
 def _gt_parts(c):
-  if os.path.isdir(os.path.join(c.gt_path, "Annotations_Part")):
+  if io.isdir(io.join(c.gt_path, "Annotations_Part")):
     return pascalpart.PascalPartTrainParts(c.gt_path)
   return proposal_source(c.gt_path)
 
@@ -117,7 +116,7 @@ def eval_source(name: str, path: str, tfds_split: str = "validation"):
                      f"or {TFDS_PREFIX}NAME")
   if not path:
     raise InputError(f"no path for dataset {name}: set --config.eval.paths.{name}=DIR")
-  if not os.path.isdir(path):
+  if not io.isdir(path):
     raise MissingInputError(f"{name} folder {path} does not exist",
                             hint=f"set --config.eval.paths.{name}=DIR to the dataset's folder")
   return EVAL_SOURCES[name](path)

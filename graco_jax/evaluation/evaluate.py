@@ -9,7 +9,6 @@ WORKDIR/instances_<dataset>.npz (per-instance IoUs, clicks, granularity) and PNG
 """
 
 import argparse
-import os
 import time
 
 import jax
@@ -17,9 +16,9 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from graco_jax import io
 from graco_jax import config_utils, parallel, predictor as predictor_lib
 from graco_jax.data import registry
-from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.evaluation import noc, report
 from graco_jax.model import create_model, init_params
 
@@ -68,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", default=None, help="output folder (default CHECKPOINT/eval)")
   parser.add_argument("--limit", type=int, default=None, help="first N instances per dataset")
   parser.add_argument("--seed", type=int, default=0, help="seed of the random init")
+  parallel.add_distributed_arguments(parser)
 
 
 def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou, mesh,
@@ -77,7 +77,7 @@ def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou,
   chunk = eval_config.chunk_size
   parts = []
   start_time = time.perf_counter()
-  with tqdm.tqdm(total=num, desc=desc, unit="inst", disable=not progress) as bar:
+  with tqdm.tqdm(total=num, desc=desc, unit="inst", disable=not progress or jax.process_index() != 0) as bar:
     for start in range(0, num, chunk):
       records = [source[i] for i in range(start, min(num, start + chunk))]
       done = [0]
@@ -98,6 +98,8 @@ def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou,
 
 
 def run(args) -> int:
+  """Every process evaluates every instance over all devices; process 0 writes the reports."""
+  parallel.initialize_from_args(args)
   config = config_utils.load_config(args.config, args.config_overrides)
   ev = config.eval
   # Every dataset folder is checked before a model is built or anything compiles.
@@ -110,10 +112,10 @@ def run(args) -> int:
     model_config = config.model
     variables = init_params(model_config, jax.random.PRNGKey(args.seed))
     print("no --checkpoint: evaluating a randomly initialised model (smoke run)")
-  workdir = args.workdir or os.path.join(args.checkpoint or ".", "eval")
-  os.makedirs(workdir, exist_ok=True)
+  workdir = args.workdir or io.join(args.checkpoint or ".", "eval")
+  writes = jax.process_index() == 0
   mesh = parallel.make_mesh(ev.get("num_devices") or None)
-  variables = jax.device_put(variables, parallel.replicated(mesh))
+  variables = parallel.put(variables, parallel.replicated(mesh))
   model = create_model(model_config)
   granularity = None
   if model_config.use_granularity:
@@ -139,8 +141,8 @@ def run(args) -> int:
       summary["granularity_histogram"] = {f"{v:.1f}": int(c) for v, c in zip(values, counts)}
     summaries[name] = summary
     clicks_curves[name] = summary["miou_per_click"]
-    buffer = _npz_bytes(result)
-    atomic_write_bytes(os.path.join(workdir, f"instances_{name}.npz"), buffer)
+    if writes:
+      io.write_npz(io.join(workdir, f"instances_{name}.npz"), result)
     print(f"{name}: NoC@85 {summary['noc@85']:.2f} NoC@90 {summary['noc@90']:.2f} "
           f"IoU@1 {summary['iou@1']:.4f} ({summary['num_instances']} instances, {elapsed:.1f} s)")
     if ev.granularity_curves and model_config.use_granularity:
@@ -152,22 +154,19 @@ def run(args) -> int:
           batch_size=ev.batch_size, bucket_multiple=ev.bucket_multiple)
 
   method = ev.get("method_name") or (args.checkpoint or "random-init")
-  report.write_json(os.path.join(workdir, "results.json"),
+  table = report.markdown_table(method, summaries, ev.max_clicks)
+  print(table)
+  if not writes:
+    return 0
+  report.write_json(io.join(workdir, "results.json"),
                     {"method": method, "config": config.to_dict(), "datasets": summaries,
                      "granularity_curves": gra_curves})
   table = report.markdown_table(method, summaries, ev.max_clicks)
-  atomic_write_bytes(os.path.join(workdir, "results.md"), table.encode("utf-8"))
-  report.plot_iou_vs_clicks(os.path.join(workdir, "iou_vs_clicks.png"), {method: clicks_curves})
+  io.atomic_write_bytes(io.join(workdir, "results.md"), table.encode("utf-8"))
+  report.plot_iou_vs_clicks(io.join(workdir, "iou_vs_clicks.png"), {method: clicks_curves})
   if gra_curves:
-    report.plot_iou_vs_granularity(os.path.join(workdir, "iou_vs_granularity.png"),
+    report.plot_iou_vs_granularity(io.join(workdir, "iou_vs_granularity.png"),
                                    {method: gra_curves})
   print(table)
   print(f"wrote {workdir}/results.json, results.md and plots")
   return 0
-
-
-def _npz_bytes(arrays) -> bytes:
-  import io
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  return buffer.getvalue()

@@ -277,7 +277,7 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
 
   variables = predictor.variables
   if mesh is not None:
-    variables = jax.device_put(variables, parallel.replicated(mesh))
+    variables = parallel.put(variables, parallel.replicated(mesh))
   static = dict(predictor=predictor.static(), max_clicks=max_clicks, pred_thr=pred_thr,
                 target_iou=target_iou, use_granularity=use_granularity)
 
@@ -299,11 +299,12 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
       index = members[start:start + size]
       queue = _pack(images, gt_masks, grid, index, size, height, width)
       if mesh is not None:
-        queue = jax.device_put(queue, parallel.replicated(mesh))
+        queue = parallel.put(queue, parallel.replicated(mesh))
       drain = start + size >= len(members)
       pool, outbox, ids, steps = _program(variables, pool, queue, np.int32(len(index)),
                                           np.bool_(drain), **static)
-      outbox, ids, steps = jax.device_get((outbox, ids, int(steps)))
+      outbox, ids, steps = parallel.to_host((outbox, ids, steps))
+      steps = int(steps)
       for j in np.flatnonzero(ids >= 0):
         for k in keys:
           out[k][ids[j]] = getattr(outbox, k)[j]

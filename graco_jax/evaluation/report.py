@@ -1,12 +1,11 @@
 """Evaluation reports: the paper's Table 1 as markdown, results JSON, IoU curves as PNG."""
 
-import io
 import json
 import math
 
 import numpy as np
 
-from graco_jax.data.image_io import atomic_write_bytes
+from graco_jax import io
 
 PART_DATASETS = ("PascalPart", "PartImageNet")
 
@@ -64,7 +63,7 @@ def json_ready(tree):
 def write_json(path: str, data) -> None:
   text = json.dumps(json_ready(data), indent=1, sort_keys=True, ensure_ascii=False,
                     allow_nan=False)
-  atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+  io.atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 def pyplot():
@@ -75,10 +74,7 @@ def pyplot():
 
 
 def save_figure(fig, path: str) -> None:
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-  pyplot().close(fig)
-  atomic_write_bytes(path, buffer.getvalue())
+  io.write_figure(path, fig, dpi=100)
 
 
 def _panels(count):

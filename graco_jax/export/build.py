@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import graco_jax
+from graco_jax import io
 from graco_jax import predictor as predictor_lib
-from graco_jax.data.image_io import atomic_write_bytes
 from graco_jax.errors import InputError
 from graco_jax.export import FORMAT, sidecar_path
 from graco_jax.interaction.clicks import ClickSet
@@ -132,9 +132,9 @@ def write_export(path: str, exported, meta: dict) -> dict:
   """Writes the artifact and then its sidecar (with the artifact's SHA-256); returns the sidecar."""
   blob = bytes(exported.serialize())
   meta = dict(meta, artifact_sha256=hashlib.sha256(blob).hexdigest(), artifact_bytes=len(blob))
-  atomic_write_bytes(path, blob)
+  io.atomic_write_bytes(path, blob)
   text = json.dumps(meta, indent=2, sort_keys=True, default=list)
-  atomic_write_bytes(sidecar_path(path), (text + "\n").encode("utf-8"))
+  io.atomic_write_bytes(sidecar_path(path), (text + "\n").encode("utf-8"))
   return meta
 
 
@@ -166,7 +166,7 @@ def run(args) -> int:
   start = time.perf_counter()
   exported, meta = export_predictor(model_config, variables, args.granularities, batch, size,
                                     args.clicks, platforms)
-  meta["checkpoint"] = {"path": os.path.abspath(args.checkpoint),
+  meta["checkpoint"] = {"path": io.abspath(args.checkpoint),
                         "step": latest_step(args.checkpoint)}
   meta = write_export(args.out, exported, meta)
   print(f"wrote {args.out} ({meta['artifact_bytes'] / 1e6:.1f} MB, granularity "

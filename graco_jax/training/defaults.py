@@ -60,6 +60,7 @@ def train_fields(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
       "keep_checkpoints": 3,
       "async_checkpoints": True,
       "progress": True,
+      "preempt_at_step": 0,  # > 0: the last process sends itself SIGTERM then (drills, tests)
   })
   config.optimizer = ml_collections.ConfigDict({
       "mode": "gcl",  # 'gcl': LoRA + granularity embedding only; 'full': all but `freeze`

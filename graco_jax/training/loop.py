@@ -11,19 +11,19 @@ metrics.csv (one row per log interval) and TensorBoard event files under tb/ (sc
 the histogram of sampled granularities and prediction images: training/tensorboard.py).
 """
 
-import csv
 import os
 import signal
 import threading
 import time
 
+import grain
 import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
 
-from graco_jax import checkpoints, parallel
+from graco_jax import checkpoints, io, parallel
 from graco_jax.data import pipeline, registry
 from graco_jax.errors import InputError
 from graco_jax.model import init_params
@@ -66,42 +66,55 @@ def load_initial_variables(config: ml_collections.ConfigDict, rng):
   return optim.unflatten(flat)
 
 
-def _save(manager, state, data_state, step):
+def _save(manager, state, data_iter, step):
+  # The data item is grain's own handler: one file per process (each reads its own slice),
+  # where a JSON item would keep process 0's iterator position only.
   manager.save(step, args=ocp.args.Composite(
       params=ocp.args.StandardSave(state.params),
       state=ocp.args.StandardSave({"step": state.step, "opt_state": state.opt_state,
                                    "rng": state.rng}),
-      data=ocp.args.JsonSave(data_state)))
+      data=grain.checkpoint.CheckpointSave(data_iter)))
 
 
-def _restore(manager, state, step):
+def _restore(manager, state, data_iter, step):
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
   restored = manager.restore(step, args=ocp.args.Composite(
       params=ocp.args.StandardRestore(abstract.params),
       state=ocp.args.StandardRestore({"step": abstract.step, "opt_state": abstract.opt_state,
                                       "rng": abstract.rng}),
-      data=ocp.args.JsonRestore()))
+      data=grain.checkpoint.CheckpointRestore(data_iter)))
   s = restored["state"]
-  state = state.replace(params=restored["params"], step=s["step"], opt_state=s["opt_state"],
-                        rng=s["rng"])
-  return state, restored["data"]
+  return state.replace(params=restored["params"], step=s["step"], opt_state=s["opt_state"],
+                       rng=s["rng"])
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps (main thread only)."""
+  """SIGTERM (preemption) as a check between steps.
+
+  One process: a Python signal handler sets a flag (main thread only). Several: JAX's preemption
+  sync manager (started by jax.distributed.initialize) owns SIGTERM and names one step at which
+  every process stops, whichever of them got the signal; a Python handler would replace its.
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+    self._multiprocess = jax.process_count() > 1
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if not self._multiprocess and threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     return self
 
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
+
+  def reached(self, step) -> bool:
+    if self._multiprocess:
+      from jax.experimental import multihost_utils
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
 
   def __exit__(self, *exc):
     if self._previous is not None:
@@ -127,10 +140,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state, tx, trainable, schedule = step_lib.create_train_state(
       init_rng, config, steps_per_epoch, total_steps, variables)
   state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-  state = jax.device_put(state, state_sharding)
+  state = parallel.put(state, state_sharding)
 
-  os.makedirs(workdir, exist_ok=True)
-  checkpoints.write_model_config(workdir, config.model)
+  if process_index == 0:
+    checkpoints.write_model_config(workdir, config.model)
   manager = checkpoints.checkpoint_manager(workdir, tc.keep_checkpoints, tc.async_checkpoints)
   dataset = pipeline.make_train_dataset(
       source, config, batch_size=tc.batch_size // num_processes, seed=config.seed,
@@ -138,16 +151,14 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data_iter = iter(dataset)
   start = manager.latest_step()
   if start is not None:
-    state, data_state = _restore(manager, state, start)
-    state = jax.device_put(state, state_sharding)
-    data_iter.set_state(data_state)
+    state = parallel.put(_restore(manager, state, data_iter, start), state_sharding)
   start = int(start or 0)
 
   batch_sharding = parallel.data_sharding(mesh)
   update_fn = predict_fn = None
-  log_path = os.path.join(workdir, "metrics.csv")
+  log_path = io.join(workdir, "metrics.csv")
   is_chief = process_index == 0
-  writer = tensorboard.open_writer(os.path.join(workdir, "tb")) if is_chief else None
+  writer = tensorboard.open_writer(io.join(workdir, "tb")) if is_chief else None
   totals, count, last_metrics, sampled = {}, 0, {}, []
   tick, preempted = time.perf_counter(), False
   bar = tqdm.tqdm(total=total_steps, initial=start, disable=not (tc.progress and is_chief),
@@ -155,9 +166,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   try:
     with _Preemption() as preemption:
       for step in range(start, total_steps):
-        if preemption.requested:
+        if preemption.reached(step):
           if manager.latest_step() != step:
-            _save(manager, state, data_iter.get_state(), step)
+            _save(manager, state, data_iter, step)
           preempted = True
           break
         local = next(data_iter)
@@ -168,7 +179,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                              state, mesh, batch)
         rng = jax.random.fold_in(state.rng, step)
         state, metrics = update_fn(state, batch, rng)
-        metrics = jax.device_get(metrics)
+        metrics = parallel.to_host(metrics)
         if not np.isfinite(metrics["loss"]):
           manager.wait_until_finished()
           raise NonFiniteLossError(
@@ -200,13 +211,15 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if tc.image_every > 0 and done % tc.image_every == 0:
           if predict_fn is None:  # every process runs it: the batch spans all of them
             predict_fn = step_lib.make_predict_fn(config, tc.num_images, mesh)
-          shown = jax.device_get(predict_fn(state.params, batch))
+          shown = parallel.to_host(predict_fn(state.params, batch))
           if is_chief:
             writer.add_image("train/predictions", tensorboard.prediction_grid(
                 shown["image"], shown["mask"], shown["probs"], shown["coords"],
                 shown["is_positive"], shown["valid"]), done, dataformats="HWC")
         if done % tc.checkpoint_every == 0 or done == total_steps:
-          _save(manager, state, data_iter.get_state(), done)
+          _save(manager, state, data_iter, done)
+        if done == tc.preempt_at_step and process_index == num_processes - 1:
+          os.kill(os.getpid(), signal.SIGTERM)  # a preemption drill through the real signal
   finally:
     bar.close()
     manager.wait_until_finished()
@@ -219,13 +232,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
           "preempted": preempted}
 
 
-
-
 def _append_csv(path, step, metrics):
   keys = sorted(metrics)
-  new = not os.path.exists(path)
-  with open(path, "a", newline="", encoding="utf-8") as f:
-    out = csv.writer(f)
-    if new:
-      out.writerow(["step"] + keys)
-    out.writerow([step] + [f"{metrics[k]:.6g}" for k in keys])
+  row = ",".join([str(step)] + [f"{metrics[k]:.6g}" for k in keys]) + "\n"
+  header = "" if io.exists(path) else ",".join(["step"] + keys) + "\n"
+  io.append_text(path, header + row)

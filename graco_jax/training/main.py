@@ -13,13 +13,11 @@ from graco_jax.config_utils import load_config
 def add_arguments(parser):
   parser.add_argument("--config", required=True, help="configs/<name>.py[:arg]")
   parser.add_argument("--workdir", required=True, help="checkpoints, logs and model_config.json")
-  parser.add_argument("--distributed", action="store_true",
-                      help="multi-host: call jax.distributed.initialize() first (TPU pods, SLURM)")
+  parallel.add_distributed_arguments(parser)
 
 
 def run(args) -> int:
-  if args.distributed:
-    parallel.initialize_distributed()
+  parallel.initialize_from_args(args)
   from graco_jax.training import loop  # after the distributed start-up
   config = load_config(args.config, args.config_overrides)
   result = loop.train(config, args.workdir)

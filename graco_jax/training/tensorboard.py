@@ -5,13 +5,52 @@ learning rate among them) and `train/granularity`, the histogram of the granular
 sampler drew since the last log, in the ten 0.1-wide buckets of the granularity embedding; every
 `train.image_every` steps `train/predictions`, the `prediction_grid` of the first
 `train.num_images` examples of the batch.
+
+WORKDIR may be local or an object store: `gs://` and `s3://` event files go through
+graco_jax.io (etils.epath) instead of tensorboardX's own google-cloud-storage / boto3 writers, so
+whatever backend serves the checkpoints serves the events. Objects cannot be appended to: the
+event file is kept in memory and rewritten whole at every flush (tensorboardX's GCS writer does
+the same), which is cheap for scalars and histograms and grows with every logged image.
 """
 
 import numpy as np
 import tensorboardX
+from tensorboardX import record_writer
+
+from graco_jax import io
 
 GRANULARITY_BINS = np.linspace(0.0, 1.0, 11)
 _POSITIVE, _NEGATIVE, _IGNORED = (0, 255, 0), (255, 0, 0), (128, 128, 128)
+
+
+class _ObjectEventFile:
+  """A write-only event file on an object store: each flush puts everything written so far."""
+
+  def __init__(self, path):
+    self._path, self._data = path, bytearray()
+
+  def write(self, data):
+    self._data += data
+
+  def flush(self):
+    io.atomic_write_bytes(self._path, bytes(self._data))
+
+  def close(self):
+    self.flush()
+
+
+class _ObjectEventFiles:
+  """tensorboardX writer factory for URIs (record_writer.register_writer_factory)."""
+
+  def open(self, path):
+    return _ObjectEventFile(path)
+
+  def directory_check(self, path):
+    io.makedirs(path)
+
+
+for _scheme in ("gs", "s3"):
+  record_writer.register_writer_factory(_scheme, _ObjectEventFiles())
 
 
 def open_writer(logdir: str) -> tensorboardX.SummaryWriter:

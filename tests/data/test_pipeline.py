@@ -78,6 +78,17 @@ def test_processes_get_disjoint_records_of_each_epoch():
   assert seen[0] | seen[1] == set(range(8))
 
 
+def test_two_processes_read_the_blocks_of_the_one_process_batch():
+  config = _config()
+  one = iter(pipeline.make_train_dataset(Boxes(n=8, size=32), config, batch_size=4, seed=0))
+  hosts = [iter(pipeline.make_train_dataset(Boxes(n=8, size=32), config, batch_size=2, seed=0,
+                                            process_index=i, process_count=2)) for i in range(2)]
+  for _ in range(3):
+    want, got = next(one), [next(h) for h in hosts]
+    for k in want:
+      np.testing.assert_array_equal(np.concatenate([g[k] for g in got]), want[k])
+
+
 def test_inverse_granularity_weights_balance_the_bins():
   g = np.array([0.2, 0.2, 0.2, 0.6, 0.0, np.nan, 1.0], np.float32)
   w = pipeline.inverse_granularity_weights(g)

@@ -1,6 +1,7 @@
 """End-to-end training on generated ellipses: learning, resume after preemption, NaN stop."""
 
 import csv
+import json
 import os
 import signal
 
@@ -140,11 +141,11 @@ class _NaNAtStep:
     return {"image": image, "mask": mask, "coords": coords, "is_positive": valid.copy(),
             "valid": valid, "granularity": _granularities(self.count)}
 
-  def get_state(self):
-    return {"count": self.count}
+  def get_state(self):  # bytes, as grain's checkpoint handler wants from a non-dataset iterator
+    return json.dumps({"count": self.count}).encode()
 
   def set_state(self, state):
-    self.count = state["count"]
+    self.count = json.loads(state)["count"]
 
 
 def test_nan_image_stops_with_the_step_and_keeps_the_last_good_checkpoint(

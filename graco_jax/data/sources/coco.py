@@ -5,14 +5,14 @@ import json
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from graco_jax import io
 from graco_jax.errors import InputError, MissingInputError
 
 
 def load_coco_json(path: str) -> dict:
   """A COCO annotation file with 'images', 'annotations', 'categories' (errors name the file)."""
   try:
-    with open(path, encoding="utf-8") as f:
-      data = json.load(f)
+    data = json.loads(io.read_text(path))
   except FileNotFoundError:
     raise MissingInputError(f"{path}: COCO annotation file not found") from None
   except (OSError, ValueError) as e:

@@ -5,19 +5,18 @@ is the object (official: max over colour channels > 0), no ignore label.
 """
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
+from graco_jax.data.image_io import open_image
 from graco_jax.data.sources.grabcut import PairedFolderSource
-from graco_jax.errors import InputError, MissingInputError
+from graco_jax.errors import InputError
 
 
 def read_color_mask(path: str) -> np.ndarray:
   """int8 [H, W]: 1 where any colour channel is non-zero (palette PNGs through their colours)."""
   try:
-    with Image.open(path) as image:
+    with open_image(path, "mask") as image:
       array = np.asarray(image.convert("RGB") if image.mode in ("P", "PA", "RGBA") else image)
-  except FileNotFoundError:
-    raise MissingInputError(f"mask file {path} does not exist") from None
   except (UnidentifiedImageError, OSError) as error:
     raise InputError(f"mask file {path} is not a readable image: {error}") from None
   if array.ndim == 3:

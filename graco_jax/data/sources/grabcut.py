@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from graco_jax import io
 from graco_jax.data.image_io import read_image_uint8, read_mask
 from graco_jax.errors import InputError, MissingInputError
 
@@ -20,13 +21,13 @@ def grabcut_mask(raw: np.ndarray) -> np.ndarray:
 
 
 def _stems(folder: str, extensions) -> dict:
-  if not os.path.isdir(folder):
+  if not io.isdir(folder):
     raise MissingInputError(f"{folder}: folder not found")
   files = {}
-  for name in sorted(os.listdir(folder)):
+  for name in sorted(io.listdir(folder)):
     stem, ext = os.path.splitext(name)
     if ext.lower() in extensions:
-      files.setdefault(stem, os.path.join(folder, name))
+      files.setdefault(stem, io.join(folder, name))
   return files
 
 
@@ -36,13 +37,13 @@ class PairedFolderSource:
 
   def __init__(self, root: str, images_dir: str, masks_dir: str, decode, name: str):
     self.root, self.name, self.decode = root, name, decode
-    images = _stems(os.path.join(root, images_dir), IMAGE_EXTENSIONS)
-    masks = _stems(os.path.join(root, masks_dir), IMAGE_EXTENSIONS)
+    images = _stems(io.join(root, images_dir), IMAGE_EXTENSIONS)
+    masks = _stems(io.join(root, masks_dir), IMAGE_EXTENSIONS)
     missing = sorted(set(images) - set(masks))
     if missing:
-      raise MissingInputError(f"{os.path.join(root, masks_dir)}: no mask for images {missing[:5]}")
+      raise MissingInputError(f"{io.join(root, masks_dir)}: no mask for images {missing[:5]}")
     if not images:
-      raise InputError(f"{os.path.join(root, images_dir)}: no images")
+      raise InputError(f"{io.join(root, images_dir)}: no images")
     self.items = [(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
   def __len__(self) -> int:

@@ -6,10 +6,10 @@ per-pixel category PNGs), one record is one part category of one image: the unio
 category's annotations. Optional filters follow the official class / part names (lower case).
 """
 
-import os
 
 import numpy as np
 
+from graco_jax import io
 from graco_jax.data.sources.coco import load_coco_json, decode_annotation
 from graco_jax.data.image_io import read_image_uint8
 from graco_jax.errors import InputError
@@ -27,7 +27,7 @@ class PartImageNetSource:
 
   def __init__(self, root: str, split: str = "val", class_name=None, part_name=None):
     self.root, self.split = root, split
-    self.json_path = os.path.join(root, "annotations", f"{split}.json")
+    self.json_path = io.join(root, "annotations", f"{split}.json")
     data = load_coco_json(self.json_path)
     self.images = {img["id"]: img for img in data["images"]}
     categories = {c["id"]: c for c in data["categories"]}
@@ -49,7 +49,7 @@ class PartImageNetSource:
   def __getitem__(self, index) -> dict:
     image_id, category_id, name, anns = self.items[int(index)]
     info = self.images[image_id]
-    image_path = os.path.join(self.root, "images", self.split, info["file_name"])
+    image_path = io.join(self.root, "images", self.split, info["file_name"])
     image = read_image_uint8(image_path)
     h, w = image.shape[:2]
     if (info.get("height", h), info.get("width", w)) != (h, w):

@@ -12,11 +12,11 @@ Training (`PascalPartTrainParts`): one record per object (granularity 1.0) and p
 (granularity `part_granularity`), all classes, as the official loader's candidates.
 """
 
-import os
 
 import numpy as np
 from scipy.io import loadmat
 
+from graco_jax import io
 from graco_jax.data.image_io import read_image_uint8
 from graco_jax.errors import InputError, MissingInputError
 
@@ -33,7 +33,8 @@ def _string(value) -> str:
 def read_pascalpart_objects(path: str) -> list:
   """[(class name, object mask, [(part name, part mask), ...]), ...] of one annotation file."""
   try:
-    objects = loadmat(path)["anno"]["objects"][0, 0]
+    with io.open_file(path, "rb") as f:
+      objects = loadmat(f)["anno"]["objects"][0, 0]
     out = []
     for i in range(objects.shape[1]):
       obj = objects[0, i]
@@ -50,11 +51,10 @@ def read_pascalpart_objects(path: str) -> list:
 
 def read_image_list(root: str, list_name: str) -> list:
   """Image names of DIR/ImageSets/Main/<list_name>.txt, one a line."""
-  list_path = os.path.join(root, "ImageSets", "Main", f"{list_name}.txt")
-  if not os.path.isfile(list_path):
+  list_path = io.join(root, "ImageSets", "Main", f"{list_name}.txt")
+  if not io.isfile(list_path):
     raise MissingInputError(f"{list_path}: PascalPart image list not found")
-  with open(list_path, encoding="utf-8") as f:
-    return [line.strip() for line in f if line.strip()]
+  return [line.strip() for line in io.read_text(list_path).splitlines() if line.strip()]
 
 
 class PascalPartSource:
@@ -74,7 +74,7 @@ class PascalPartSource:
             self.items.append((name, i, j, cls, part))
 
   def _ann(self, name):
-    return os.path.join(self.root, "Annotations_Part", f"{name}.mat")
+    return io.join(self.root, "Annotations_Part", f"{name}.mat")
 
   def __len__(self) -> int:
     return len(self.items)
@@ -84,7 +84,7 @@ class PascalPartSource:
 
   def __getitem__(self, index) -> dict:
     name, i, j, cls, part = self.items[int(index)]
-    image = read_image_uint8(os.path.join(self.root, "JPEGImages", f"{name}.jpg"))
+    image = read_image_uint8(io.join(self.root, "JPEGImages", f"{name}.jpg"))
     mask = read_pascalpart_objects(self._ann(name))[i][2][j][1]
     if mask.shape != image.shape[:2]:
       raise InputError(f"{self._ann(name)}: part mask {mask.shape} does not match image {image.shape[:2]}")
@@ -137,7 +137,7 @@ class PascalPartTrainParts:
             self.items.append((name, i, j, cls, part, part_granularity(area, obj_area)))
 
   def _ann(self, name):
-    return os.path.join(self.root, "Annotations_Part", f"{name}.mat")
+    return io.join(self.root, "Annotations_Part", f"{name}.mat")
 
   def __len__(self) -> int:
     return len(self.items)
@@ -155,7 +155,7 @@ class PascalPartTrainParts:
 
   def __getitem__(self, index) -> dict:
     name, i, j, cls, part, granularity = self.items[int(index)]
-    image = read_image_uint8(os.path.join(self.root, "JPEGImages", f"{name}.jpg"))
+    image = read_image_uint8(io.join(self.root, "JPEGImages", f"{name}.jpg"))
     _, obj_mask, parts = read_pascalpart_objects(self._ann(name))[i]
     mask = obj_mask if j < 0 else parts[j][1]
     if mask.shape != image.shape[:2]:

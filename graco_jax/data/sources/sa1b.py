@@ -9,12 +9,12 @@ so its selection is neither reproducible nor exactly what it intends; this one i
 """
 
 import json
-import os
 import re
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from graco_jax import io
 from graco_jax.data.sources.coco import annotation_rle
 from graco_jax.data.image_io import read_image_uint8
 from graco_jax.errors import InputError, MissingInputError
@@ -26,8 +26,7 @@ def _natural_key(name):
 
 def read_sa1b_json(path: str) -> dict:
   try:
-    with open(path, encoding="utf-8") as f:
-      data = json.load(f)
+    data = json.loads(io.read_text(path))
     data["image"]["height"], data["image"]["width"], data["annotations"]
     return data
   except FileNotFoundError:
@@ -56,15 +55,15 @@ class SA1BSource:
   def __init__(self, root: str, num_images: int = 1000, masks_per_image: int = 5, seed: int = 0,
                images_dir: str = "images", annotations_dir: str = "annotations"):
     self.root, self.images_dir = root, images_dir
-    ann_dir = os.path.join(root, annotations_dir)
-    if not os.path.isdir(ann_dir):
+    ann_dir = io.join(root, annotations_dir)
+    if not io.isdir(ann_dir):
       raise MissingInputError(f"{ann_dir}: SA-1B annotation folder not found")
-    ids = sorted((f[:-5] for f in os.listdir(ann_dir) if f.endswith(".json")), key=_natural_key)
+    ids = sorted((f[:-5] for f in io.listdir(ann_dir) if f.endswith(".json")), key=_natural_key)
     if not ids:
       raise InputError(f"{ann_dir}: no annotation files")
     self.items = []
     for order, image_id in enumerate(ids[:num_images]):
-      path = os.path.join(ann_dir, f"{image_id}.json")
+      path = io.join(ann_dir, f"{image_id}.json")
       data = read_sa1b_json(path)
       h, w = data["image"]["height"], data["image"]["width"]
       rles = [annotation_rle(a, h, w) for a in data["annotations"]]
@@ -81,7 +80,7 @@ class SA1BSource:
   def __getitem__(self, index) -> dict:
     image_id, path, k = self.items[int(index)]
     data = read_sa1b_json(path)
-    image = read_image_uint8(os.path.join(self.root, self.images_dir, f"{image_id}.jpg"))
+    image = read_image_uint8(io.join(self.root, self.images_dir, f"{image_id}.jpg"))
     h, w = data["image"]["height"], data["image"]["width"]
     if image.shape[:2] != (h, w):
       raise InputError(f"{path}: size {(h, w)} differs from its image {image.shape[:2]}")

@@ -6,10 +6,10 @@ order; no buggy-mask filter at evaluation. The .mat reader is shared with the tr
 (`sbd_train.read_sbd_instances`).
 """
 
-import os
 
 import numpy as np
 
+from graco_jax import io
 from graco_jax.data.image_io import read_image_uint8
 from graco_jax.data.sources.sbd_train import read_sbd_instances
 from graco_jax.errors import InputError, MissingInputError
@@ -17,11 +17,10 @@ from graco_jax.errors import InputError, MissingInputError
 
 def read_split(root: str, split: str) -> list:
   """Image names listed in DIR/<split>.txt."""
-  path = os.path.join(root, f"{split}.txt")
-  if not os.path.isfile(path):
+  path = io.join(root, f"{split}.txt")
+  if not io.isfile(path):
     raise MissingInputError(f"{path}: SBD image list not found (expected img/, inst/, {split}.txt)")
-  with open(path, encoding="utf-8") as f:
-    names = [line.strip() for line in f if line.strip()]
+  names = [line.strip() for line in io.read_text(path).splitlines() if line.strip()]
   if not names:
     raise InputError(f"{path}: empty image list")
   return names
@@ -34,7 +33,7 @@ class SBDEvalSource:
     self.root = root
     self.items = []
     for name in read_split(root, split):
-      instances = read_sbd_instances(os.path.join(root, "inst", f"{name}.mat"))
+      instances = read_sbd_instances(io.join(root, "inst", f"{name}.mat"))
       self.items.extend((name, int(i)) for i in np.unique(instances) if i > 0)
 
   def __len__(self) -> int:
@@ -45,8 +44,8 @@ class SBDEvalSource:
 
   def __getitem__(self, index) -> dict:
     name, instance_id = self.items[int(index)]
-    image = read_image_uint8(os.path.join(self.root, "img", f"{name}.jpg"))
-    mat_path = os.path.join(self.root, "inst", f"{name}.mat")
+    image = read_image_uint8(io.join(self.root, "img", f"{name}.jpg"))
+    mat_path = io.join(self.root, "inst", f"{name}.mat")
     instances = read_sbd_instances(mat_path)
     if instances.shape != image.shape[:2]:
       raise InputError(f"{mat_path}: mask {instances.shape} does not match image {image.shape[:2]}")

@@ -14,12 +14,12 @@ probability ~ (1 - score_i)^gamma (`sample_weights`).
 """
 
 import json
-import os
 
 import numpy as np
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 
+from graco_jax import io
 from graco_jax.data.image_io import read_image
 from graco_jax.errors import InputError, MissingInputError
 
@@ -27,7 +27,8 @@ from graco_jax.errors import InputError, MissingInputError
 def read_sbd_instances(path: str) -> np.ndarray:
   """int32 [H, W] instance label map of an SBD .mat file."""
   try:
-    data = loadmat(path)
+    with io.open_file(path, "rb") as f:
+      data = loadmat(f)
     return np.asarray(data["GTinst"][0][0][0], np.int32)
   except (OSError, KeyError, IndexError, ValueError, MatReadError) as e:
     raise InputError(f"{path}: not an SBD instance file (GTinst.Segmentation): {e}") from e
@@ -48,12 +49,11 @@ class SBDTrainSource:
   """`SBDTrainSource(root, split='train')`; a grain `RandomAccessDataSource`."""
 
   def __init__(self, root: str, split: str = "train", buggy_mask_thresh: float = 0.08):
-    list_path = os.path.join(root, f"{split}.txt")
-    if not os.path.isfile(list_path):
+    list_path = io.join(root, f"{split}.txt")
+    if not io.isfile(list_path):
       raise MissingInputError(f"{list_path}: SBD image list not found (expected the SBD "
                               "'dataset' folder with img/, inst/ and train.txt)")
-    with open(list_path, encoding="utf-8") as f:
-      self.names = [line.strip() for line in f if line.strip()]
+    self.names = [line.strip() for line in io.read_text(list_path).splitlines() if line.strip()]
     if not self.names:
       raise InputError(f"{list_path}: empty image list")
     self.root = root
@@ -74,9 +74,9 @@ class SBDTrainSource:
 
   def __getitem__(self, index) -> dict:
     name = self.names[int(index)]
-    image_path = os.path.join(self.root, "img", f"{name}.jpg")
+    image_path = io.join(self.root, "img", f"{name}.jpg")
     image = np.round(read_image(image_path) * 255).astype(np.uint8)
-    instances = read_sbd_instances(os.path.join(self.root, "inst", f"{name}.mat"))
+    instances = read_sbd_instances(io.join(self.root, "inst", f"{name}.mat"))
     if instances.shape != image.shape[:2]:
       raise InputError(f"{self.root}/inst/{name}.mat: mask {instances.shape} does not match "
                        f"image {image_path} {image.shape[:2]}")
@@ -90,11 +90,10 @@ def sample_weights(path: str, num_records: int, gamma: float = 1.25) -> np.ndarr
   """Per-record sampling probabilities [N] from a scores file (see the module docstring)."""
   try:
     if path.endswith(".npz"):
-      with np.load(path) as data:
+      with io.open_file(path, "rb") as f, np.load(f) as data:
         indices, scores = data["indices"], data["scores"]
     else:
-      with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+      data = json.loads(io.read_text(path))
       indices, scores = np.asarray(data["indices"]), np.asarray(data["scores"], np.float64)
   except (OSError, KeyError, ValueError) as e:
     raise InputError(f"{path}: unreadable sample weights file: {e}") from e
