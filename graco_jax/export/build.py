@@ -12,7 +12,6 @@ import argparse
 import functools
 import hashlib
 import json
-import os
 import time
 
 import jax
