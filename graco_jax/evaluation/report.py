@@ -82,18 +82,23 @@ def _panels(count):
   return fig, axes[0]
 
 
+def _finish_panel(ax, title, xlabel, legend_size):
+  """The styling every mIoU panel shares."""
+  ax.set_title(title)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel("mIoU")
+  ax.set_ylim(0, 1)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=legend_size)
+
+
 def plot_iou_vs_clicks(path: str, panels: dict) -> None:
   """panels: {title: {label: [mean IoU after click 1..K]}} -> PNG, one panel per title."""
   fig, axes = _panels(len(panels))
   for ax, (title, curves) in zip(axes, panels.items()):
     for label, values in curves.items():
       ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
-    ax.set_title(title)
-    ax.set_xlabel("number of clicks")
-    ax.set_ylabel("mIoU")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish_panel(ax, title, "number of clicks", legend_size=8)
   save_figure(fig, path)
 
 
@@ -111,10 +116,5 @@ def plot_iou_vs_granularity(path: str, panels: dict) -> None:
         best = max(range(len(values)), key=lambda i: values[i])
         ax.plot(curve["granularity"][best], values[best], "*", color=line.get_color(),
                 markersize=12)
-    ax.set_title(title)
-    ax.set_xlabel("granularity")
-    ax.set_ylabel("mIoU")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _finish_panel(ax, title, "granularity", legend_size=7)
   save_figure(fig, path)
