@@ -9,7 +9,7 @@
 #       checkpoint and relaunched; exits non-zero unless the losses and parameters agree.
 #   bash launch/local_multiprocess.sh COMMAND [ARGS...]
 #       `graco-jax COMMAND ARGS...` on every process, e.g.
-#       bash launch/local_multiprocess.sh train --config configs/simpleclick_vit_tiny128.py \
+#       bash launch/local_multiprocess.sh train --config configs/simpleclick.py:size=tiny,data=cpu \
 #         --workdir runs/two_hosts
 #
 # NUM_PROCESSES (2), DEVICES_PER_PROCESS (4), PORT (a free one), GRACO_JAX (the command,
@@ -64,7 +64,7 @@ fi
 # ----- the default smoke test -----
 work="${SMOKE_DIR:-$(mktemp -d)}"
 mkdir -p "$work"
-config=(--config "$(dirname "$0")/../configs/simpleclick_vit_tiny128.py"
+config=(--config "$(dirname "$0")/../configs/simpleclick.py:size=tiny,data=cpu"
   --config.model.depth=2 "--config.model.crop_size=64,64" --config.model.window_size=64
   "--config.data.image_size=64,64" --config.train.batch_size=8 --config.train.num_steps=8
   --config.train.checkpoint_every=2 --config.train.log_every=1 --config.train.progress=False

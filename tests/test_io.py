@@ -23,7 +23,7 @@ from fsspec.implementations.local import LocalFileSystem
 from orbax.checkpoint._src.path import gcs_utils
 
 from graco_jax import checkpoints, cli, io
-from graco_jax.agg import store
+from graco_jax.data import proposal_store as store
 from graco_jax.data import image_io
 from graco_jax.model import init_params, model_config
 
@@ -109,7 +109,7 @@ def test_train_generate_evaluate_and_import_on_a_gs_workdir(gcs, capsys):
   configs = os.path.join(os.path.dirname(__file__), "..", "configs")
   run = "gs://bucket/run"
   assert cli.main([
-      "train", "--config", os.path.join(configs, "simpleclick_vit_tiny128.py"), "--workdir", run,
+      "train", "--config", os.path.join(configs, "simpleclick.py") + ":size=tiny,data=cpu", "--workdir", run,
       "--config.model.depth=1", "--config.model.crop_size=(64, 64)",
       "--config.model.window_size=64", "--config.data.image_size=(64, 64)",
       "--config.data.num_images=8", "--config.train.batch_size=2",

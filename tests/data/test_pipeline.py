@@ -150,4 +150,4 @@ def test_per_image_sampling_counts_each_part_and_draws_images_uniformly():
   w = pipeline.record_weights(source, config)
   np.testing.assert_allclose(w, [p * 3 / 5 for p in OFFICIAL] + [1 / 5, 1 / 5], rtol=1e-12)
   from graco_jax.training.defaults import graco_config
-  assert graco_config("tiny").data.sampling == "per_image_inverse_granularity"
+  assert graco_config("size=tiny").data.sampling == "per_image_inverse_granularity"

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from graco_jax import checkpoints
-from graco_jax.agg import store
+from graco_jax.data import proposal_store as store
 from graco_jax.training import optim
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
