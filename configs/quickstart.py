@@ -17,7 +17,7 @@ default quickstart_out):
             on parts of at least one token, IoU-granularity curves)
 The settings below are options of the argument, e.g.
 `graco-jax quickstart --config configs/quickstart.py:pretrain_steps=500,gcl_steps=200`; a
-resumed run must keep its settings. Expected (seed 0, README table): GraCo needs ~17% fewer
+resumed run must keep its settings. Expected (seed 0, README table): GraCo needs ~18% fewer
 clicks than the object model on parts (NoC@85 13.92 vs 16.92), matches it on objects at
 granularity 1.0 (14.75 vs 14.79) and beats SimpleClick¶ there (14.75 vs 17.79); jax 0.10.2.
 """
