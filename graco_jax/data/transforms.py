@@ -6,12 +6,16 @@ border, p 0.75), PadIfNeeded(crop, constant 0), RandomCrop(crop), RandomBrightne
 (brightness +-0.25, contrast -0.15..0.4, p 0.75), RGBShift(+-10 per channel, p 0.75).
 Geometry is applied identically to the image (bilinear) and every label map (nearest).
 All randomness comes from the `np.random.Generator` passed in.
+
+The geometric steps compose into one affine map from crop pixels to source pixels, so each
+crop pixel is sampled once from the source (where albumentations resamples at every step and
+over the whole image): the same random transform, a fraction of the work, which matters when
+the data pipeline shares two CPU cores with the train step.
 """
 
 import dataclasses
 
 import numpy as np
-from skimage import transform as sktf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,64 +36,104 @@ class AugmentConfig:
 
 
 
-def _resize(x, shape, order):
-  out = sktf.resize(x, shape, order=order, preserve_range=True, anti_aliasing=False, mode="edge")
-  return out.astype(x.dtype) if order == 0 else np.clip(np.round(out), 0, 255).astype(x.dtype)
+def _translate(dy, dx):
+  return np.array([[1.0, 0.0, dy], [0.0, 1.0, dx], [0.0, 0.0, 1.0]])
 
 
-def _warp(x, matrix, order):
-  """Affine warp with constant 0 border; `matrix` maps output to input (x, y) coordinates."""
-  out = sktf.warp(x, sktf.AffineTransform(matrix=matrix), order=order, mode="constant", cval=0,
-                  preserve_range=True)
-  return out.astype(x.dtype) if order == 0 else np.clip(np.round(out), 0, 255).astype(x.dtype)
+def _flip(axes, shape):
+  """np.flip(x, axes) as a map of (y, x, 1) pixel coordinates."""
+  m = np.eye(3)
+  for axis in axes:
+    m[axis, axis], m[axis, 2] = -1.0, shape[axis] - 1.0
+  return m
+
+
+def _rot90(k, shape):
+  """np.rot90(x, k) as a map of pixel coordinates (each quarter turn: (y, x) -> (W-1-x, y))."""
+  m, (h, w) = np.eye(3), shape
+  for _ in range(k % 4):
+    m = np.array([[0.0, -1.0, w - 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) @ m
+    h, w = w, h
+  return m, (h, w)
+
+
+def _inside(points, shape):
+  """[2, N] coordinates inside the pixel extent of a map of `shape` (half a pixel of margin)."""
+  return ((points[0] >= -0.5) & (points[0] <= shape[0] - 0.5)
+          & (points[1] >= -0.5) & (points[1] <= shape[1] - 0.5))
+
+
+def _sample_bilinear(image, y, x):
+  """image [H, W, C] at float coordinates y, x [N] (edges clamped) -> [N, C] float32."""
+  h, w, c = image.shape
+  y = np.clip(y, 0, h - 1).astype(np.float32)
+  x = np.clip(x, 0, w - 1).astype(np.float32)
+  y0 = np.minimum(y.astype(np.int64), max(h - 2, 0))
+  x0 = np.minimum(x.astype(np.int64), max(w - 2, 0))
+  fy, fx = (y - y0)[:, None], (x - x0)[:, None]
+  flat = image.reshape(h * w, c)
+  at = y0 * w + x0
+  down, right = (w if h > 1 else 0), (1 if w > 1 else 0)
+  top = flat[at] * (1 - fx) + flat[at + right] * fx
+  bottom = flat[at + down] * (1 - fx) + flat[at + down + right] * fx
+  return top * (1 - fy) + bottom * fy
 
 
 def augment(image: np.ndarray, labels: dict, rng: np.random.Generator, config: AugmentConfig):
   """image uint8 [H, W, 3], labels {name: integer map [H, W]} -> the same at the crop size."""
   h, w = image.shape[:2]
-  # Random resize.
+  # Random resize (pixel centres scale about the image's corner, as skimage / OpenCV resize).
   s = rng.uniform(*config.scale_range)
-  new_h, new_w = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
-  image = _resize(image, (new_h, new_w), 1)
-  labels = {k: _resize(v, (new_h, new_w), 0) for k, v in labels.items()}
+  shape = (max(int(round(h * s)), 1), max(int(round(w * s)), 1))
+  forward = np.diag([shape[0] / h, shape[1] / w, 1.0])
+  forward[:2, 2] = [shape[0] / h * 0.5 - 0.5, shape[1] / w * 0.5 - 0.5]
 
-  def geometric(fn):
-    nonlocal image, labels
-    image = fn(image)
-    labels = {k: fn(v) for k, v in labels.items()}
-
+  warp = None  # (map to the warp's input, warp input shape): its border is constant zero
   if config.photometric:
     if config.flip and rng.random() < 0.5:  # albumentations Flip: h, v or both
       axes = [(1,), (0,), (0, 1)][rng.integers(3)]
-      geometric(lambda x: np.ascontiguousarray(np.flip(x, axes)))
+      forward = _flip(axes, shape) @ forward
     if config.rot90 and rng.random() < 0.5:
       k = int(rng.integers(4))
-      geometric(lambda x: np.ascontiguousarray(np.rot90(x, k)))
+      turn, shape = _rot90(k, shape)
+      forward = turn @ forward
     if rng.random() < config.shift_scale_rotate_prob:
       angle = np.deg2rad(rng.uniform(-config.rotate_limit, config.rotate_limit))
-      dx = rng.uniform(-config.shift_limit, config.shift_limit) * image.shape[1]
-      dy = rng.uniform(-config.shift_limit, config.shift_limit) * image.shape[0]
-      cy, cx = image.shape[0] / 2, image.shape[1] / 2
+      dx = rng.uniform(-config.shift_limit, config.shift_limit) * shape[1]
+      dy = rng.uniform(-config.shift_limit, config.shift_limit) * shape[0]
+      cy, cx = shape[0] / 2, shape[1] / 2
       cos, sin = np.cos(angle), np.sin(angle)
-      # Forward: rotate about the centre, then shift; warp needs output -> input.
-      forward = np.array([[cos, sin, cx - cos * cx - sin * cy + dx],
-                          [-sin, cos, cy + sin * cx - cos * cy + dy],
-                          [0, 0, 1]])
-      inverse = np.linalg.inv(forward)
-      geometric(lambda x: _warp(x, inverse, 0 if x.ndim == 2 else 1))
+      # Rotate about the centre, then shift; in (y, x): y' = cos y - sin x + ..., x' = ...
+      rotate = np.array([[cos, -sin, cy + sin * cx - cos * cy + dy],
+                         [sin, cos, cx - cos * cx - sin * cy + dx],
+                         [0.0, 0.0, 1.0]])
+      warp = (np.linalg.inv(rotate), shape)
+      forward = rotate @ forward
 
   # Pad to at least the crop (centred, zeros), then a random crop.
   ch, cw = config.crop_size
-  h, w = image.shape[:2]
-  pad_h, pad_w = max(ch - h, 0), max(cw - w, 0)
-  if pad_h or pad_w:
-    top, left = pad_h // 2, pad_w // 2
-    widths = ((top, pad_h - top), (left, pad_w - left))
-    geometric(lambda x: np.pad(x, widths + ((0, 0),) * (x.ndim - 2)))
-  h, w = image.shape[:2]
-  y0 = int((h - ch) * rng.random())
-  x0 = int((w - cw) * rng.random())
-  geometric(lambda x: x[y0:y0 + ch, x0:x0 + cw])
+  pad_h, pad_w = max(ch - shape[0], 0), max(cw - shape[1], 0)
+  padded = (shape[0] + pad_h, shape[1] + pad_w)
+  y0 = int((padded[0] - ch) * rng.random())
+  x0 = int((padded[1] - cw) * rng.random())
+  to_placed = _translate(y0 - pad_h // 2, x0 - pad_w // 2)  # crop -> the unpadded image
+
+  rows, cols = np.mgrid[:ch, :cw]
+  crop = np.stack([rows.ravel(), cols.ravel(), np.ones(ch * cw)]).astype(np.float64)
+  placed = to_placed @ crop
+  valid = _inside(placed, shape)
+  if warp is not None:
+    valid &= _inside((warp[0] @ placed)[:2], warp[1])
+  source = np.linalg.inv(forward) @ placed
+  sy, sx = source[0], source[1]
+
+  pixels = _sample_bilinear(image.astype(np.float32), sy, sx)
+  image = np.where(valid[:, None], np.clip(np.round(pixels), 0, 255), 0).astype(image.dtype)
+  image = image.reshape(ch, cw, -1)
+  ny = np.clip(np.floor(sy + 0.5).astype(np.int64), 0, h - 1)
+  nx = np.clip(np.floor(sx + 0.5).astype(np.int64), 0, w - 1)
+  labels = {k: np.where(valid, v[ny, nx], 0).astype(v.dtype).reshape(ch, cw)
+            for k, v in labels.items()}
 
   if config.photometric:
     out = image.astype(np.float32)

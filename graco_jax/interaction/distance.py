@@ -21,9 +21,11 @@ def _line_distance(background, far):
   """Distance along the last axis to the nearest True of `background` [..., L], capped at `far`."""
   length = background.shape[-1]
   index = jnp.arange(length, dtype=jnp.int32)
-  left = jax.lax.cummax(jnp.where(background, index, -far), axis=background.ndim - 1)
-  right = jax.lax.cummin(jnp.where(background, index, length + far), axis=background.ndim - 1,
-                         reverse=True)
+  # Log-depth scans: XLA's CPU backend runs lax.cummax as a reduce-window, quadratic in L.
+  axis = background.ndim - 1
+  left = jax.lax.associative_scan(jnp.maximum, jnp.where(background, index, -far), axis=axis)
+  right = jax.lax.associative_scan(jnp.minimum, jnp.where(background, index, length + far),
+                                   axis=axis, reverse=True)
   return jnp.minimum(jnp.minimum(index - left, right - index), far)
 
 

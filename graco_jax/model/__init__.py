@@ -42,7 +42,7 @@ def model_config(size: str = "base", granularity: bool = True, lora_rank: int = 
       "use_granularity": granularity,
       "lora": {"rank": lora_rank, "alpha": 1.0, "targets": ("q", "v")},
       "dtype": "float32",  # compute dtype; parameters are always float32
-      "attention_impl": "",  # '' lets XLA choose; 'cudnn' for fused flash attention on GPUs
+      "attention_impl": "",  # "": einsum attention through XLA; "cudnn": fused flash attention on GPUs
       "remat": False,
   })
 

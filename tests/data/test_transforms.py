@@ -58,3 +58,33 @@ def test_same_seed_same_output():
   b = transforms.augment(image, {"i": labels}, np.random.default_rng(3), config)
   np.testing.assert_array_equal(a[0], b[0])
   np.testing.assert_array_equal(a[1]["i"], b[1]["i"])
+
+
+def test_flips_and_quarter_turns_without_warp_are_exact_permutations():
+  """Scale 1, no rotation: the one composed sampling must give exactly np.flip / np.rot90 of
+  the image (no interpolation), the labels the same map."""
+  image, labels = _scene()
+  config = transforms.AugmentConfig(crop_size=(90, 120), scale_range=(1.0, 1.0),
+                                    shift_scale_rotate_prob=0.0, brightness_contrast_prob=0.0,
+                                    rgb_shift_prob=0.0)
+  seen = set()
+  for seed in range(40):
+    rng = np.random.default_rng(seed)
+    out, maps = transforms.augment(image, {"i": labels}, rng, config)
+    # Replay the draws of `augment` to know which flip / turn it made.
+    replay = np.random.default_rng(seed)
+    replay.uniform(1.0, 1.0)
+    expected_image, expected_labels = image, labels
+    if replay.random() < 0.5:
+      axes = [(1,), (0,), (0, 1)][replay.integers(3)]
+      expected_image, expected_labels = np.flip(image, axes), np.flip(labels, axes)
+    if replay.random() < 0.5:
+      k = int(replay.integers(4))
+      expected_image = np.rot90(expected_image, k)
+      expected_labels = np.rot90(expected_labels, k)
+    if expected_image.shape[:2] != (90, 120):
+      continue  # an odd quarter turn: padded and cropped, covered by the tests above
+    seen.add(expected_image.tobytes())
+    np.testing.assert_array_equal(out, expected_image)
+    np.testing.assert_array_equal(maps["i"], expected_labels)
+  assert len(seen) >= 3

@@ -1,0 +1,59 @@
+"""The matmul forms of the model's pointwise convolutions, the head's fusion conv and attention
+against the computations they replace (flax's nn.Conv, the concatenate-resize-conv of the
+official head, a numpy softmax attention)."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from graco_jax.model.conv import Conv1x1
+from graco_jax.model.head import FusionConv
+from graco_jax.model.resize import bilinear_matrix
+from graco_jax.model.vit import plain_attention
+
+
+def test_conv1x1_equals_flax_conv_with_the_same_parameters():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 7, 6))
+  ours = Conv1x1(4)
+  params = ours.init(jax.random.PRNGKey(1), x)
+  params = jax.tree.map(lambda p: p + 0.3, params)  # a non-zero bias too
+  reference = nn.Conv(4, (1, 1)).apply(params, x)  # same names and shapes
+  np.testing.assert_allclose(ours.apply(params, x), reference, rtol=1e-5, atol=1e-5)
+  grad = lambda m: jax.grad(lambda p: jnp.sum(m.apply(p, x) ** 2))(params)
+  np.testing.assert_allclose(grad(ours)["params"]["kernel"],
+                             grad(nn.Conv(4, (1, 1)))["params"]["kernel"], rtol=1e-4)
+
+
+def test_fusion_conv_equals_conv_of_the_concatenated_resized_maps():
+  keys = jax.random.split(jax.random.PRNGKey(2), 4)
+  maps = [jax.random.normal(k, (2, s, s, c)) for k, s, c in zip(keys, (8, 4, 2, 1), (3, 5, 2, 4))]
+  fusion = FusionConv(6)
+  params = fusion.init(jax.random.PRNGKey(3), maps)
+  kernel = np.asarray(params["params"]["kernel"])[0, 0]
+  bias = np.asarray(params["params"]["bias"]) + 0.5
+  params = {"params": {"kernel": params["params"]["kernel"], "bias": jnp.asarray(bias)}}
+
+  def resize(m):  # torch bilinear, align_corners=False, in numpy
+    my, mx = bilinear_matrix(8, m.shape[1], False), bilinear_matrix(8, m.shape[2], False)
+    return np.einsum("oh,bhwc,pw->bopc", my, np.asarray(m), mx)
+
+  concatenated = np.concatenate([resize(m) for m in maps], axis=-1)
+  reference = concatenated @ kernel + bias
+  np.testing.assert_allclose(fusion.apply(params, maps), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_plain_attention_equals_softmax_attention_in_numpy():
+  rng = np.random.default_rng(0)
+  q, k, v = (rng.normal(size=(2, 7, 3, 4)).astype(np.float32) * 3 for _ in range(3))
+  logits = np.einsum("bqhd,bkhd->bhqk", q, k) / 2.0  # sqrt(d) = 2
+  weights = np.exp(logits - logits.max(-1, keepdims=True))
+  weights /= weights.sum(-1, keepdims=True)
+  reference = np.einsum("bhqk,bkhd->bqhd", weights, v)
+  np.testing.assert_allclose(plain_attention(q, k, v), reference, rtol=1e-5, atol=1e-5)
+  library = jax.nn.dot_product_attention(q, k, v)
+  np.testing.assert_allclose(plain_attention(q, k, v), library, rtol=1e-5, atol=1e-5)
+  # The gradient too (the max is held constant: it cancels in the exact softmax).
+  loss = lambda f: jax.grad(lambda q: jnp.sum(f(q, k, v) * v))(jnp.asarray(q))
+  ours, theirs = loss(plain_attention), loss(jax.nn.dot_product_attention)
+  np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
