@@ -8,7 +8,8 @@ import pytest
 
 from graco_jax import quickstart
 
-MODELS = ("SimpleClick", "SimpleClick¶", "GraCo w/ AGG")
+MODELS = ("SimpleClick", "SimpleClick¶", "GraCo w/ AGG", "GraCo w/ GT")
+CLAIM_MODELS = ("SimpleClick", "SimpleClick¶", "GraCo w/ AGG")
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +22,11 @@ def test_outputs_written(quickstart_out):
   for name in ("report.md", "results.json", "iou_vs_clicks.png", "iou_vs_granularity.png",
                "granularity_strip.png", "optimal_granularity.png", "proposals/meta.json",
                "object_model/model_config.json", "graco/model_config.json",
-               "simpleclick_parts/model_config.json"):
+               "graco_gt/model_config.json", "simpleclick_parts/model_config.json"):
     assert (quickstart_out / name).is_file(), name
   report = (quickstart_out / "report.md").read_text(encoding="utf-8")
-  assert "| GraCo w/ AGG | ViT-tiny |" in report and "SimpleClick¶" in report
+  assert "| GraCo w/ AGG | ViT-tiny |" in report and "| GraCo w/ GT | ViT-tiny |" in report
+  assert "SimpleClick¶" in report
 
 
 def test_report_flags_a_bound_the_click_cap_makes_vacuous(quickstart_out, results):
@@ -50,12 +52,42 @@ def test_table_is_consistent(results):
       assert summary["noc@85"] == pytest.approx(noc)
       assert summary["iou@1"] == pytest.approx(ious[:, 0].mean())
   # GraCo on parts used the per-instance oracle over 0.1..1.0; on objects granularity 1.0.
-  graco = results["table"]["GraCo w/ AGG"]
   oracle_grid = {round(0.1 * g, 1) for g in range(1, 11)}
-  assert set(np.round(graco["parts"]["granularity"], 1)) <= oracle_grid
-  assert np.allclose(graco["objects"]["granularity"], 1.0)
+  for name in ("GraCo w/ AGG", "GraCo w/ GT"):
+    graco = results["table"][name]
+    assert set(np.round(graco["parts"]["granularity"], 1)) <= oracle_grid
+    assert np.allclose(graco["objects"]["granularity"], 1.0)
   curves = results["iou_vs_granularity"]["parts"]
   assert len(curves["granularity"]) == 10 and len(curves["miou@1"]) == 10
+
+
+def test_fixed_granularity_is_chosen_on_training_parts(results):
+  s = results["settings"]
+  for name in ("GraCo w/ AGG", "GraCo w/ GT"):
+    fixed = results["table"][name]["parts_fixed"]
+    selection = np.asarray(fixed["selection_iou@1"])
+    assert selection.shape == (10,)
+    # The bin with the best mean IoU@1 on the training parts, used for every held-out part.
+    assert fixed["chosen_granularity"] == pytest.approx(0.1 * (int(np.argmax(selection)) + 1))
+    assert np.allclose(fixed["granularity"], fixed["chosen_granularity"])
+    ious = np.asarray(fixed["ious"])
+    assert ious.shape == (s["eval_parts"], s["max_clicks"])
+    reached = ious >= 0.85
+    noc = np.where(reached.any(1), reached.argmax(1) + 1, s["max_clicks"]).mean()
+    assert fixed["summary"]["noc@85"] == pytest.approx(noc)
+    # The oracle picks per instance among the same bins, so no fixed bin needs fewer clicks.
+    assert results["table"][name]["parts"]["summary"]["noc@85"] <= noc
+
+
+def test_calibration_and_estimate_recorded(results):
+  calibration = results["calibration"]
+  assert 0 < calibration["step_seconds"] < calibration["first_step_seconds"]
+  estimates = calibration["estimated_seconds"]
+  assert set(estimates) == {"pretrain", "agg", "gcl", "gcl_gt", "parts_ft", "eval", "report"}
+  # Linear in the work: pre-training is pretrain_steps x its cost x the calibrated step.
+  s = results["settings"]
+  assert estimates["pretrain"] == pytest.approx(
+      s["pretrain_steps"] * quickstart.STEP_COST["pretrain"] * calibration["step_seconds"])
 
 
 def test_claims_stated_with_numbers(results):
@@ -83,7 +115,7 @@ def test_paper_claim_holds(results, index):
 def test_resume_skips_finished_stages(quickstart_out, quickstart_runner):
   proc = quickstart_runner(quickstart_out)
   assert proc.returncode == 0, proc.stderr[-4000:]
-  assert proc.stdout.count("skipped") == 3  # the three training stages
+  assert proc.stdout.count("skipped") == 4  # the four training stages
   with open(quickstart_out / "timings.json", encoding="utf-8") as f:
     assert "total" in json.load(f)
 
@@ -98,7 +130,7 @@ def test_changed_settings_are_refused(tmp_path):
 def _table(parts, objects85, objects90):
   """A results table from (SimpleClick, SimpleClick¶, GraCo) NoC values."""
   table = {}
-  for i, name in enumerate(MODELS):
+  for i, name in enumerate(CLAIM_MODELS):
     table[name] = {"parts": {"summary": {"noc@85": parts[i]}},
                    "objects": {"summary": {"noc@85": objects85[i], "noc@90": objects90[i]}}}
   return table

@@ -280,7 +280,7 @@ def _finish_batch(config, predict, variables, mesh, launched) -> list:
 
 
 def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None, progress=True,
-             limit=None, max_batches=None) -> dict:
+             limit=None, max_batches=None, on_batch=None) -> dict:
   """Generates (or completes) the proposal store `out_dir` for every record of `source`.
 
   Args:
@@ -296,6 +296,7 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
     progress: show a progress bar on host 0.
     limit: only the first `limit` instances.
     max_batches: stop after computing this many batches (an interrupted run, for tests).
+    on_batch: optional `on_batch(done, total)`, called after every batch of this run.
 
   Returns:
     The summary dict (also written to out_dir/summary.json by host 0).
@@ -359,6 +360,8 @@ def generate(config, predictor, source, out_dir, *, data_config=None, mesh=None,
       written += len(proposals)
       bar.update(1)
       bar.set_postfix(proposals=written)
+      if on_batch is not None:
+        on_batch(bar.n, len(batches))
     pending = launched
   bar.close()
   seconds = time.time() - start

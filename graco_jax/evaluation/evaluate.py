@@ -71,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou, mesh,
-                     limit=None, desc="", progress=True):
-  """Runs the protocol over a dataset source in chunks; returns (result dict, elapsed seconds)."""
+                     limit=None, desc="", progress=True, on_instances=None):
+  """Runs the protocol over a dataset source in chunks; returns (result dict, elapsed seconds).
+  `on_instances(done, total)` is called as instances finish."""
   num = len(source) if limit is None else min(limit, len(source))
   chunk = eval_config.chunk_size
   parts = []
@@ -85,6 +86,8 @@ def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou,
       def progress(n, done=done):
         bar.update(n - done[0])
         done[0] = n
+        if on_instances is not None:
+          on_instances(bar.n, num)
 
       parts.append(noc.run_click_protocol(
           predictor, [r["image"] for r in records], [r["mask"] for r in records],

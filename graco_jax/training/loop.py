@@ -121,9 +121,10 @@ class _Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train(config: ml_collections.ConfigDict, workdir: str, on_step=None) -> dict:
   """Trains until config.train.num_steps (or num_epochs); returns {'params': variables,
-  'metrics': last logged metrics, 'step': int, 'preempted': bool}."""
+  'metrics': last logged metrics, 'step': int, 'preempted': bool}. `on_step(done, total)` is
+  called after every step (the quickstart's pipeline-wide progress bar)."""
   tc = config.train
   mesh = parallel.make_mesh(tc.num_devices if tc.num_devices > 0 else None)
   num_processes, process_index = jax.process_count(), jax.process_index()
@@ -192,6 +193,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         count += 1
         done = step + 1
         bar.update(1)
+        if on_step is not None:
+          on_step(done, total_steps)
         if done % tc.log_every == 0 or done == total_steps:
           elapsed = time.perf_counter() - tick
           last_metrics = {k: v / count for k, v in totals.items()}
