@@ -36,10 +36,6 @@ class ConvTranspose2x2(nn.Module):
     return y.reshape(b, 2 * h, 2 * w, o) + bias.astype(self.dtype)
 
 
-def _conv1x1(features, dtype, name):
-  return Conv1x1(features, dtype, name=name)
-
-
 class SimpleFeaturePyramid(nn.Module):
   """Official `SimpleFPN`; returns [stride 4, 8, 16, 32] maps with `out_dims` channels."""
   out_dims: Sequence[int]
@@ -57,20 +53,20 @@ class SimpleFeaturePyramid(nn.Module):
     y = _gelu(_group_norm("down_4_norm1")(y))
     y = ConvTranspose2x2(c4 // 2, self.dtype, name="down_4_upconv2")(y)
     y = _group_norm("down_4_norm2")(y)
-    y = _conv1x1(d4, self.dtype, "down_4_proj")(y)
+    y = Conv1x1(d4, self.dtype, name="down_4_proj")(y)
     stride4 = _gelu(_group_norm("down_4_norm3")(y))
 
     y = ConvTranspose2x2(c8, self.dtype, name="down_8_upconv")(x)
     y = _group_norm("down_8_norm1")(y)
-    y = _conv1x1(d8, self.dtype, "down_8_proj")(y)
+    y = Conv1x1(d8, self.dtype, name="down_8_proj")(y)
     stride8 = _gelu(_group_norm("down_8_norm2")(y))
 
-    y = _conv1x1(d16, self.dtype, "down_16_proj")(x)
+    y = Conv1x1(d16, self.dtype, name="down_16_proj")(x)
     stride16 = _gelu(_group_norm("down_16_norm")(y))
 
     y = nn.Conv(c32, (2, 2), strides=(2, 2), padding="VALID", dtype=self.dtype,
                 name="down_32_downconv")(x)
     y = _group_norm("down_32_norm1")(y)
-    y = _conv1x1(d32, self.dtype, "down_32_proj")(y)
+    y = Conv1x1(d32, self.dtype, name="down_32_proj")(y)
     stride32 = _gelu(_group_norm("down_32_norm2")(y))
     return [stride4, stride8, stride16, stride32]
