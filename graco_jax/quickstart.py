@@ -208,19 +208,15 @@ def _fixed_granularity(recipe, ev, name, records, on_instances):
     return _read_json(path)
   _, predictor = _model(recipe.out, name)
   selection = eval_set(ev, "part", split="train")
-  bins = np.asarray(GRANULARITY_BINS, np.float32)
-  n = len(selection)
-  first = noc.run_click_protocol(
-      predictor, [r["image"] for r in selection] * len(bins),
-      [r["mask"] for r in selection] * len(bins), granularity=np.repeat(bins, n), max_clicks=1,
-      pred_thr=ev.pred_thr.graco, target_iou=None, bucket_multiple=ev.bucket_multiple)
-  selection_iou1 = first["ious"][:, 0].reshape(len(bins), n).mean(axis=1)
-  chosen = float(bins[int(np.argmax(selection_iou1))])
+  selection_iou1 = noc.granularity_curves(
+      predictor, [r["image"] for r in selection], [r["mask"] for r in selection], clicks=(1,),
+      pred_thr=ev.pred_thr.graco, bucket_multiple=ev.bucket_multiple)["miou@1"]
+  chosen = float(GRANULARITY_BINS[int(np.argmax(selection_iou1))])
   result, _ = evaluate.evaluate_dataset(
       predictor, records, _run_config(ev, True), granularity=chosen,
       target_iou=ev.part_target_iou, mesh=None, progress=False, on_instances=on_instances)
   entry = {**_entry(name, "parts", records, result, ev.max_clicks),
-           "selection_iou@1": selection_iou1.tolist(), "chosen_granularity": chosen}
+           "selection_iou@1": selection_iou1, "chosen_granularity": chosen}
   report.write_json(path, entry)
   return _read_json(path)
 
@@ -305,6 +301,8 @@ def stage_report(recipe, table, curves, advance):
                                              io.join(out, "optimal_granularity.png"))
   advance(1.0)
   return results
+
+
 # ---------------------------------------------------------------------------------------------
 # Driver
 
