@@ -1,5 +1,6 @@
-"""The quickstart end to end (default settings, as the README runs it): every stage runs for
-real, the report states the paper's claims with their numbers, and the claims hold."""
+"""The quickstart end to end: every stage runs for real and the report states the paper's claims
+with their numbers. CI runs the recipe at smoke scale (tests/conftest.py); with
+`--full-quickstart` the run has the README's default settings and the claims must hold."""
 
 import json
 
@@ -107,7 +108,9 @@ def test_claims_stated_with_numbers(results):
 
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["parts-fewer-clicks", "objects-within-10pct",
                                                   "objects-beat-finetune"])
-def test_paper_claim_holds(results, index):
+def test_paper_claim_holds(results, index, full_quickstart):
+  if not full_quickstart:
+    pytest.skip("the claims need the default settings: pytest --full-quickstart (about 8 min)")
   claim = results["claims"][index]
   assert claim["holds"], f"{claim['claim']}: {claim['numbers']}"
 
