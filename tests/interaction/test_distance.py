@@ -6,7 +6,9 @@ from scipy import ndimage
 from graco_jax.interaction.distance import edt, squared_edt
 
 
-@pytest.mark.parametrize("shape", [(1, 17, 23), (3, 31, 12), (2, 40, 40)])
+# Short axes below, at and off multiples of the offset loop's unroll (8 offsets per pass).
+@pytest.mark.parametrize("shape", [(1, 17, 23), (3, 31, 12), (2, 40, 40), (2, 1, 9), (3, 5, 3),
+                                   (2, 8, 30), (2, 70, 13)])
 def test_edt_equals_scipy_on_random_masks(shape):
   rng = np.random.default_rng(sum(shape))
   density = rng.uniform(0.3, 0.97, size=(shape[0], 1, 1))
