@@ -50,7 +50,8 @@ def squared_edt(mask: jax.Array) -> jax.Array:
   # Out-of-image source lines never win: pad with the sentinel on both sides (and by the unroll,
   # so the last group's offsets past the image read the sentinel too).
   reach = short + _UNROLL
-  padded = jnp.pad(g * g, ((0, 0), (reach, reach), (0, 0)), constant_values=far2)
+  d2 = g * g
+  padded = jnp.pad(d2, ((0, 0), (reach, reach), (0, 0)), constant_values=far2)
 
   def not_done(carry):
     offset, _, largest = carry
@@ -64,7 +65,6 @@ def squared_edt(mask: jax.Array) -> jax.Array:
       d2 = jnp.minimum(d2, jnp.minimum(above, below) + (offset + k) * (offset + k))
     return offset + _UNROLL, d2, jnp.max(d2)
 
-  d2 = g * g
   _, d2, _ = jax.lax.while_loop(not_done, visit, (jnp.int32(1), d2, jnp.max(d2)))
   if transpose:
     d2 = jnp.swapaxes(d2, 1, 2)
