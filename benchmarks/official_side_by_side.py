@@ -216,11 +216,12 @@ def ours(args):
   result = noc.run_click_protocol(
       predictor, [r["image"] for r in records], [r["mask"] for r in records], max_clicks=20,
       pred_thr=0.5, granularity=1.0, target_iou=0.90, batch_size=args.batch_size,
-      bucket_multiple=args.bucket_multiple, stats=stats)
+      bucket_multiple=args.bucket_multiple, shrink_pool=not args.no_shrink, stats=stats)
   end = time.perf_counter()
   print(json.dumps(dict(
       step="ours", instances=len(records), seconds=end - start, run_seconds=end - run_start,
       instances_per_s=len(records) / (end - start), batch_size=args.batch_size,
+      shrink_pool=not args.no_shrink,
       instance_clicks=int(result["num_forwards"].sum()), noc90=noc.noc(result["ious"], 0.9),
       noc85=noc.noc(result["ious"], 0.85),
       jax=jax.__version__, xla_flags=os.environ.get("XLA_FLAGS", ""), **stats, **_machine())))
@@ -564,6 +565,8 @@ def main():
                       help="ours / official: zoom-in target (0: the checkpoint's crop for ours, "
                       "448 for the official; give it for a model of another crop)")
   parser.add_argument("--bucket-multiple", type=int, default=0)
+  parser.add_argument("--no-shrink", action="store_true",
+                      help="ours: keep the full pool while the last instances finish")
   parser.add_argument("--threads", type=int, default=2, help="torch threads")
   parser.add_argument("--impl", choices=("official", "ours"), default="ours")
   parser.add_argument("--batch-sizes", default="1,4,8", help="forward / train_step")

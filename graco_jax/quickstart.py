@@ -210,7 +210,8 @@ def _fixed_granularity(recipe, ev, name, records, on_instances):
   selection = eval_set(ev, "part", split="train")
   selection_iou1 = noc.granularity_curves(
       predictor, [r["image"] for r in selection], [r["mask"] for r in selection], clicks=(1,),
-      pred_thr=ev.pred_thr.graco, bucket_multiple=ev.bucket_multiple)["miou@1"]
+      pred_thr=ev.pred_thr.graco, bucket_multiple=ev.bucket_multiple,
+      shrink_pool=ev.shrink_pool)["miou@1"]
   chosen = float(GRANULARITY_BINS[int(np.argmax(selection_iou1))])
   result, _ = evaluate.evaluate_dataset(
       predictor, records, _run_config(ev, True), granularity=chosen,
@@ -229,7 +230,8 @@ def _granularity_curves(recipe, ev, level, records, on_instances):
   _, predictor = _model(recipe.out, "GraCo w/ AGG")
   curves = noc.granularity_curves(predictor, [r["image"] for r in records],
                                   [r["mask"] for r in records], clicks=tuple(ev.curve_clicks),
-                                  pred_thr=ev.pred_thr.graco, bucket_multiple=ev.bucket_multiple)
+                                  pred_thr=ev.pred_thr.graco, bucket_multiple=ev.bucket_multiple,
+                                  shrink_pool=ev.shrink_pool)
   report.write_json(path, curves)
   return curves
 

@@ -46,6 +46,7 @@ def eval_defaults(datasets, pred_thr, oracle=True) -> ml_collections.ConfigDict:
   ev.with_flip = True
   ev.batch_size = 8  # instances per jitted program (rounded up to the device count)
   ev.bucket_multiple = 0  # 0: one size bucket at the largest image (one compiled program)
+  ev.shrink_pool = True  # the last instances of a bucket move to a smaller pool (one more program)
   ev.chunk_size = 256  # instances read from disk at a time
   ev.num_devices = 0  # 0: all devices
   ev.granularity_curves = False  # paper Fig. 4 IoU-granularity curves (10 more runs)
@@ -94,7 +95,7 @@ def evaluate_dataset(predictor, source, eval_config, *, granularity, target_iou,
           max_clicks=eval_config.max_clicks, pred_thr=eval_config.pred_thr,
           granularity=granularity, mesh=mesh, target_iou=target_iou,
           batch_size=eval_config.batch_size, bucket_multiple=eval_config.bucket_multiple,
-          progress=progress))
+          shrink_pool=eval_config.shrink_pool, progress=progress))
   elapsed = time.perf_counter() - start_time
   result = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
   return result, elapsed
@@ -154,7 +155,8 @@ def run(args) -> int:
       gra_curves[name] = noc.granularity_curves(
           predictor, [r["image"] for r in records], [r["mask"] for r in records],
           clicks=tuple(ev.curve_clicks), pred_thr=ev.pred_thr, mesh=mesh,
-          batch_size=ev.batch_size, bucket_multiple=ev.bucket_multiple)
+          batch_size=ev.batch_size, bucket_multiple=ev.bucket_multiple,
+          shrink_pool=ev.shrink_pool)
 
   method = ev.get("method_name") or (args.checkpoint or "random-init")
   table = report.markdown_table(method, summaries, ev.max_clicks)

@@ -2,10 +2,11 @@
 
 Continuous batching on device: a fixed pool of slots clicks its instances one click per step
 (`lax.while_loop`), and a slot whose instance has stopped takes the next waiting instance of the
-queue on the next step, so the network runs only on instances still clicking (bar the last ones
-of a size bucket) and each instance stops as soon as the official loop would. The host hands the
-queue over in chunks, the pool carried from one program to the next; the slots are sharded over
-the mesh's 'data' axis. Images are padded into size buckets (by default one, at the largest
+queue on the next step, so the network runs only on instances still clicking and each instance
+stops as soon as the official loop would. The host hands the queue over in chunks, the pool
+carried from one program to the next; once the queue is empty and half the slots are idle, the
+instances still clicking move to a smaller pool (one more program), so the last ones run on few
+idle slots. The slots are sharded over the mesh's 'data' axis. Images are padded into size buckets (by default one, at the largest
 size: with zoom-in the network sees only target-size crops, so only the full-resolution steps pay
 for the padding); padded pixels are ignored pixels, which leaves the official clicks unchanged
 (the official clicker zero-pads its error masks anyway).
@@ -19,6 +20,8 @@ Official semantics kept (isegm/inference/evaluation.py, clicker.py, utils.py):
   state (zoom-in) carries over between granularities, as in the official code; the pick is the
   fewest clicks, ties by IoU@1 (the first granularity wins exact ties).
 """
+
+import functools
 
 import flax
 import jax
@@ -101,11 +104,12 @@ def _fresh_granularity(state: ClickLoopState, max_clicks):
       union=jnp.zeros_like(state.union), click=jnp.zeros_like(state.click))
 
 
-def _pool_program(variables, pool: Pool, queue: Slots, num_queued, drain, *,
+def _pool_program(variables, pool: Pool, queue: Slots, num_queued, drain, shrink_at, *,
                   predictor: Predictor, max_clicks, pred_thr, target_iou, use_granularity):
   """Clicks the pool's instances one click per step, refilling a slot from the queue as soon as
   its instance has stopped (continuous batching), until the queue's first `num_queued` entries
-  are all in the pool and a slot is free (or, with `drain`, until every slot has stopped).
+  are all in the pool and a slot is free (or, with `drain`, until at most `shrink_at` slots are
+  still clicking: the host then moves them to a smaller pool; 0 runs until every slot stopped).
 
   Returns (pool, finished Trace [P + Q, ...] with their instance indices [P + Q] (-1: none),
   number of steps); every step is one predictor call on the P slots.
@@ -178,7 +182,8 @@ def _pool_program(variables, pool: Pool, queue: Slots, num_queued, drain, *,
   def more(carry):
     pool, taken = carry[:2]
     active = pool.state.active
-    return (taken < num_queued) | jnp.where(drain, jnp.any(active), jnp.all(active))
+    clicking = jnp.sum(active, dtype=jnp.int32)
+    return (taken < num_queued) | jnp.where(drain, clicking > shrink_at, jnp.all(active))
 
   carry = (pool, jnp.int32(0), _empty_trace(outbox_size, num_granularities, max_clicks),
            jnp.full((outbox_size,), -1, jnp.int32), jnp.int32(0), jnp.int32(0))
@@ -190,6 +195,19 @@ def _pool_program(variables, pool: Pool, queue: Slots, num_queued, drain, *,
 # Sharding follows the inputs (the pool split over 'data', the queue and variables replicated).
 _program = jax.jit(_pool_program, static_argnames=(
     "predictor", "max_clicks", "pred_thr", "target_iou", "use_granularity"))
+
+
+def _half_pool(slots, shards):
+  """The next smaller pool of a drain (half the slots, still a multiple of the shards), or 0."""
+  half = slots // 2
+  return half if half >= shards and half % shards == 0 else 0
+
+
+@functools.partial(jax.jit, static_argnames="sharding")
+def _take_slots(pool: Pool, keep, sharding=None):
+  """The slots `keep` as a new pool (split over the mesh like the old one with `sharding`)."""
+  pool = jax.tree.map(lambda x: x[keep], pool)
+  return pool if sharding is None else jax.lax.with_sharding_constraint(pool, sharding)
 
 
 def _select_oracle(trace):
@@ -219,12 +237,14 @@ def _buckets(shapes, multiple):
 
 def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=0.49,
                        granularity=None, mesh=None, target_iou=0.90, batch_size=None,
-                       bucket_multiple=None, queue_size=None, progress=None, stats=None):
+                       bucket_multiple=None, queue_size=None, shrink_pool=True, progress=None,
+                       stats=None):
   """Runs the NoC click protocol on every instance.
 
   Each size bucket runs a pool of `batch_size` slots: an instance that stops frees its slot for
   the next waiting instance on the next click (continuous batching), so the network runs only
-  on instances still clicking, except while the last instances of a bucket finish.
+  on instances still clicking; once at most half the slots are still clicking and none are
+  waiting, those move to a smaller pool (`shrink_pool`).
 
   Args:
     predict_fn: `predict_fn(images, clicks, prev_probs, granularity) -> probs` (pure JAX), or a
@@ -243,6 +263,10 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
     bucket_multiple: image sizes are rounded up to this multiple to form the size buckets;
       None: one bucket at the largest size.
     queue_size: instances handed to the device per program (default 4 * slots).
+    shrink_pool: once a bucket's queue is empty and at most half its slots are still clicking,
+      move those instances to the smallest halving of the pool that holds them, so the last
+      instances do not run the network on idle slots. Once per bucket: each pool size compiles
+      its own program. The clicks are the same either way.
     progress: optional callable(num_instances_done) called after every program.
     stats: optional dict, filled with 'programs' (calls), 'steps' (predictor calls) and
       'network_rows' (instances through the network, idle slots included).
@@ -301,19 +325,37 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
       if mesh is not None:
         queue = parallel.put(queue, parallel.replicated(mesh))
       drain = start + size >= len(members)
-      pool, outbox, ids, steps = _program(variables, pool, queue, np.int32(len(index)),
-                                          np.bool_(drain), **static)
-      outbox, ids, steps = parallel.to_host((outbox, ids, steps))
-      steps = int(steps)
-      for j in np.flatnonzero(ids >= 0):
-        for k in keys:
-          out[k][ids[j]] = getattr(outbox, k)[j]
-      counts["programs"] += 1
-      counts["steps"] += steps
-      counts["network_rows"] += steps * slots
-      done += int(np.sum(ids >= 0))
-      if progress is not None:
-        progress(done)
+      num_queued, shrink = len(index), drain and shrink_pool
+      while True:
+        shrink_at = _half_pool(slots, shards) if shrink else 0
+        pool, outbox, ids, steps = _program(variables, pool, queue, np.int32(num_queued),
+                                            np.bool_(drain), np.int32(shrink_at), **static)
+        outbox, ids, steps = parallel.to_host((outbox, ids, steps))
+        steps = int(steps)
+        for j in np.flatnonzero(ids >= 0):
+          for k in keys:
+            out[k][ids[j]] = getattr(outbox, k)[j]
+        counts["programs"] += 1
+        counts["steps"] += steps
+        counts["network_rows"] += steps * slots
+        done += int(np.sum(ids >= 0))
+        if progress is not None:
+          progress(done)
+        clicking = np.flatnonzero(parallel.to_host(pool.state.active)) if shrink_at else []
+        if not len(clicking):
+          break
+        # Once per bucket (each pool size compiles its own program): the smallest halving of
+        # the pool that holds the instances still clicking; it runs them to the end.
+        num_queued, shrink = 0, False  # the whole queue is in the pool now
+        while _half_pool(slots, shards) >= len(clicking):
+          slots = _half_pool(slots, shards)
+        idle = np.setdiff1d(np.arange(len(pool.state.active)), clicking)
+        keep = np.concatenate([clicking, idle])[:slots].astype(np.int32)
+        if mesh is None:
+          pool = _take_slots(pool, keep)
+        else:
+          pool = _take_slots(pool, parallel.put(keep, parallel.replicated(mesh)),
+                             sharding=parallel.data_sharding(mesh))
   if stats is not None:
     stats.update(counts)
 

@@ -236,6 +236,36 @@ def test_perfect_predictor_runs_once_per_instance_and_padding_slots_never_run():
   assert stats == dict(programs=1, steps=1, network_rows=3)
 
 
+def test_the_drain_moves_the_last_instances_to_a_smaller_pool_once():
+  # Instance i turns perfect at click stop[i]. Pool of 4, one queue program (drain):
+  # steps 1-3 on 4 slots (instance 4 takes the slot of instance 0 at step 3; after it only
+  # instances 3 and 4 are clicking), then steps 4-11 on 2 slots, although instance 3 stops at
+  # step 4 (one shrink per bucket): 12 + 16 = 28 rows for 19 forwards.
+  stop = [2, 2, 2, 4, 9]
+  masks = [np.zeros((12, 14), np.int8) for _ in stop]
+  for i, m in enumerate(masks):
+    m[2:9, 3 + i % 3:11] = 1
+  images = [np.stack([m == 1, np.full(m.shape, k / 100), np.zeros(m.shape)], -1).astype(np.float32)
+            for m, k in zip(masks, stop)]
+
+  def stops_at_k(images, clicks, prev, gra):
+    ready = clicks.count >= jnp.round(images[:, 0, 0, 1] * 100).astype(jnp.int32)
+    return jnp.where(ready[:, None, None, None], images[..., :1], 0.0)
+
+  calls, stats = [], {}
+  result = noc_lib.run_click_protocol(_counting(stops_at_k, calls), images, masks,
+                                      batch_size=4, stats=stats)
+  np.testing.assert_array_equal(result["num_clicks"], stop)
+  assert stats == dict(programs=2, steps=11, network_rows=28)
+  assert len(calls) == 11
+  unshrunk_stats = {}
+  unshrunk = noc_lib.run_click_protocol(stops_at_k, images, masks, batch_size=4,
+                                        shrink_pool=False, stats=unshrunk_stats)
+  assert unshrunk_stats == dict(programs=1, steps=11, network_rows=44)
+  for key in result:
+    np.testing.assert_array_equal(result[key], unshrunk[key], key)
+
+
 def test_continuous_batching_equals_one_instance_at_a_time():
   # Mixed sizes in one bucket, stops from click 1 to 8, three granularities run one after the
   # other per slot; 3 slots refilled from queues of 4 over several programs.
@@ -251,9 +281,18 @@ def test_continuous_batching_equals_one_instance_at_a_time():
   for key in pooled:
     np.testing.assert_array_equal(pooled[key], np.concatenate([a[key] for a in alone]), key)
   assert len(set(pooled["num_forwards"].tolist())) > 3  # stop times differ
-  assert stats["programs"] == 3
+  # Three queue programs, then the last instance alone in a pool of 1 (a fourth program).
+  assert stats["programs"] == 4
   # Every step but those of the last drain runs 3 instances still clicking.
   assert stats["network_rows"] - pooled["num_forwards"].sum() < 3 * max(pooled["num_forwards"])
+  unshrunk_stats = {}
+  unshrunk = noc_lib.run_click_protocol(toy_predict_fn, images, masks, granularity="oracle",
+                                        batch_size=3, queue_size=4, shrink_pool=False,
+                                        stats=unshrunk_stats, **kw)
+  for key in pooled:
+    np.testing.assert_array_equal(pooled[key], unshrunk[key], key)
+  assert unshrunk_stats["programs"] == 3 and unshrunk_stats["steps"] == stats["steps"]
+  assert unshrunk_stats["network_rows"] > stats["network_rows"]
   fixed = noc_lib.run_click_protocol(toy_predict_fn, images, masks, granularity=gra,
                                      batch_size=3, queue_size=4, **kw)
   refs = [np_evaluate_sample(p, m, g, 8, 0.5, 0.85)[:2]
