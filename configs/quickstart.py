@@ -24,8 +24,10 @@ The settings below are options of the argument, e.g.
 resumed run must keep its settings. Expected (seed 0, README table, jax 0.10.2): GraCo needs
 ~23% fewer clicks than the object model on parts (NoC@85 13.35 vs 17.38; 15.52 at one fixed
 granularity), stays within 2% of it on objects at granularity 1.0 (15.38 vs 15.15) and beats
-SimpleClick¶ there (15.38 vs 17.21). Time: 7.9-8.3 minutes on an idle 2-core AVX-512 CPU,
-about 25 on a 2-core AVX2-only one (estimated; the run prints its own estimate).
+SimpleClick¶ there (15.38 vs 17.21); an AMD EPYC rounds otherwise and gives 13.35 vs 17.35,
+15.52 vs 15.23 and 15.52 vs 17.58 (README). Time: 7.9-8.3 minutes on idle 2-core AVX-512
+CPUs (Intel; 8.2 on an AMD EPYC), about 25 on a 2-core AVX2-only one (estimated; the run
+prints its own estimate).
 """
 
 import os
