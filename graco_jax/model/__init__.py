@@ -42,7 +42,9 @@ def model_config(size: str = "base", granularity: bool = True, lora_rank: int = 
       "use_granularity": granularity,
       "lora": {"rank": lora_rank, "alpha": 1.0, "targets": ("q", "v")},
       "dtype": "float32",  # compute dtype; parameters are always float32
-      "attention_impl": "",  # "": einsum attention through XLA; "cudnn": fused flash attention on GPUs
+      # "": einsum attention through XLA (on the CPU one image at a time in blocks over 256
+      # tokens, same numbers); "cudnn": fused flash attention on GPUs
+      "attention_impl": "",
       "remat": False,
   })
 

@@ -10,7 +10,8 @@ import numpy as np
 from graco_jax.model.conv import Conv1x1
 from graco_jax.model.head import FusionConv
 from graco_jax.model.resize import bilinear_matrix
-from graco_jax.model.vit import plain_attention
+from graco_jax.model import vit
+from graco_jax.model.vit import per_image_attention, plain_attention
 
 
 def test_conv1x1_equals_flax_conv_with_the_same_parameters():
@@ -57,3 +58,21 @@ def test_plain_attention_equals_softmax_attention_in_numpy():
   loss = lambda f: jax.grad(lambda q: jnp.sum(f(q, k, v) * v))(jnp.asarray(q))
   ours, theirs = loss(plain_attention), loss(jax.nn.dot_product_attention)
   np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
+
+
+def test_global_attention_runs_one_image_at_a_time_on_the_cpu_with_the_same_numbers():
+  rng = np.random.default_rng(1)
+  q, k, v = (jnp.asarray(rng.normal(size=(3, 300, 2, 8)).astype(np.float32)) for _ in range(3))
+  np.testing.assert_allclose(per_image_attention(q, k, v), plain_attention(q, k, v),
+                             rtol=1e-6, atol=1e-6)
+  loss = lambda f: jax.grad(lambda q: jnp.sum(f(q, k, v) * v))(q)
+  np.testing.assert_allclose(loss(per_image_attention), loss(plain_attention),
+                             rtol=1e-5, atol=1e-6)
+  # The module takes the per-image path above PER_IMAGE_ATTENTION_TOKENS tokens only.
+  attention = vit.Attention(dim=16, num_heads=2)
+  for tokens, mapped in ((vit.PER_IMAGE_ATTENTION_TOKENS + 1, True),
+                         (vit.PER_IMAGE_ATTENTION_TOKENS, False)):
+    x = jnp.asarray(rng.normal(size=(2, tokens, 16)).astype(np.float32))
+    params = attention.init(jax.random.PRNGKey(0), x)
+    jaxpr = str(jax.make_jaxpr(attention.apply)(params, x))
+    assert ("scan" in jaxpr) == mapped, tokens
