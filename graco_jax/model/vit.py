@@ -102,7 +102,8 @@ class Attention(nn.Module):
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]
     if self.attention_impl:
       out = jax.nn.dot_product_attention(q, k, v, implementation=self.attention_impl)
-    elif n > PER_IMAGE_ATTENTION_TOKENS and b > 1 and jax.default_backend() == "cpu":
+    elif (isinstance(b, int) and isinstance(n, int)  # not a symbolic (exported) batch
+          and b > 1 and n > PER_IMAGE_ATTENTION_TOKENS and jax.default_backend() == "cpu"):
       out = per_image_attention(q, k, v)
     else:
       out = plain_attention(q, k, v)

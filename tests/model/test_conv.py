@@ -76,3 +76,10 @@ def test_global_attention_runs_one_image_at_a_time_on_the_cpu_with_the_same_numb
     params = attention.init(jax.random.PRNGKey(0), x)
     jaxpr = str(jax.make_jaxpr(attention.apply)(params, x))
     assert ("scan" in jaxpr) == mapped, tokens
+  # A symbolic batch (graco-jax export) takes the batched path: no comparison on its size.
+  (batch,) = jax.export.symbolic_shape("batch")
+  spec = jax.ShapeDtypeStruct((batch, vit.PER_IMAGE_ATTENTION_TOKENS + 1, 16), jnp.float32)
+  exported = jax.export.export(jax.jit(attention.apply))(params, spec)
+  x = jnp.asarray(rng.normal(size=(3, vit.PER_IMAGE_ATTENTION_TOKENS + 1, 16)).astype(np.float32))
+  np.testing.assert_allclose(exported.call(params, x), attention.apply(params, x),
+                             rtol=1e-6, atol=1e-6)
