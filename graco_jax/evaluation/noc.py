@@ -6,10 +6,11 @@ queue on the next step, so the network runs only on instances still clicking and
 stops as soon as the official loop would. The host hands the queue over in chunks, the pool
 carried from one program to the next; once the queue is empty and half the slots are idle, the
 instances still clicking move to a smaller pool (one more program), so the last ones run on few
-idle slots. The slots are sharded over the mesh's 'data' axis. Images are padded into size buckets (by default one, at the largest
-size: with zoom-in the network sees only target-size crops, so only the full-resolution steps pay
-for the padding); padded pixels are ignored pixels, which leaves the official clicks unchanged
-(the official clicker zero-pads its error masks anyway).
+idle slots. The slots are sharded over the mesh's 'data' axis. Images are padded into size
+buckets (by default one, at the largest size: with zoom-in the network sees only target-size
+crops, so only the full-resolution steps pay for the padding); padded pixels are ignored pixels,
+which leaves the official clicks unchanged (the official clicker zero-pads its error masks
+anyway).
 
 Official semantics kept (isegm/inference/evaluation.py, clicker.py, utils.py):
 - the loop stops for an instance once IoU >= target_iou (0.90 by default, 0.85 for part
@@ -341,16 +342,17 @@ def run_click_protocol(predict_fn, images, gt_masks, *, max_clicks=20, pred_thr=
         done += int(np.sum(ids >= 0))
         if progress is not None:
           progress(done)
-        clicking = np.flatnonzero(parallel.to_host(pool.state.active)) if shrink_at else []
-        if not len(clicking):
+        if not shrink_at:
+          break
+        active = parallel.to_host(pool.state.active)
+        if not active.any():
           break
         # Once per bucket (each pool size compiles its own program): the smallest halving of
         # the pool that holds the instances still clicking; it runs them to the end.
         num_queued, shrink = 0, False  # the whole queue is in the pool now
-        while _half_pool(slots, shards) >= len(clicking):
+        while _half_pool(slots, shards) >= active.sum():
           slots = _half_pool(slots, shards)
-        idle = np.setdiff1d(np.arange(len(pool.state.active)), clicking)
-        keep = np.concatenate([clicking, idle])[:slots].astype(np.int32)
+        keep = np.argsort(~active, kind="stable")[:slots].astype(np.int32)  # clicking first
         if mesh is None:
           pool = _take_slots(pool, keep)
         else:
