@@ -4,6 +4,9 @@ Official `loralib.MergedLinear(dim, 3 * dim, r=8, lora_alpha=1, enable_lora=[Tru
 the update is scaling * x @ A_t^T @ B_t^T for each enabled target t of (q, k, v), with
 scaling = alpha / rank. We keep one factor pair per target: `lora_a[t]` [dim, r] and
 `lora_b[t]` [r, dim] (flax [in, out] convention), targets in q, k, v order.
+
+Like loralib (merge_weights=True), training adds the update to the qkv output and evaluation
+folds it into the kernel first: under `model.eval()` loralib sets W += (B @ A) * scaling.
 """
 
 from typing import Sequence
@@ -16,35 +19,49 @@ from flax import traverse_util
 PROJECTIONS = ("q", "k", "v")
 
 
+def kernel_delta(lora_a, lora_b, targets: Sequence[str], scaling: float):
+  """The update as a [dim, 3 * dim] addition to the fused qkv kernel (zero for the k block)."""
+  delta = jnp.einsum("tdr,tre->tde", lora_a, lora_b) * scaling
+  zeros = jnp.zeros_like(delta[0])
+  return jnp.concatenate([delta[targets.index(p)] if p in targets else zeros
+                          for p in PROJECTIONS], axis=1)
+
+
 class QKVLoRA(nn.Module):
-  """Returns the low-rank update of the fused qkv output, [B, N, 3 * dim]."""
+  """The adapter of one fused qkv projection: `__call__` gives the update of its output (the
+  training form), `kernel_delta` the update of its kernel (the evaluation form)."""
   dim: int
   rank: int
   alpha: float
   targets: Sequence[str]
   dtype: jnp.dtype = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
+  def setup(self):
     num_targets = len(self.targets)
     # A Gaussian, B zero: a fresh adapter computes exactly the base model.
-    lora_a = self.param("lora_a", nn.initializers.normal(stddev=self.dim**-0.5),
-                        (num_targets, self.dim, self.rank))
-    lora_b = self.param("lora_b", nn.initializers.zeros, (num_targets, self.rank, self.dim))
-    scaling = self.alpha / self.rank
-    hidden = jnp.einsum("bnd,tdr->btnr", x, lora_a.astype(self.dtype))
-    updates = jnp.einsum("btnr,trd->btnd", hidden, lora_b.astype(self.dtype)) * scaling
+    self.lora_a = self.param("lora_a", nn.initializers.normal(stddev=self.dim**-0.5),
+                             (num_targets, self.dim, self.rank))
+    self.lora_b = self.param("lora_b", nn.initializers.zeros,
+                             (num_targets, self.rank, self.dim))
+
+  def __call__(self, x):
+    """[B, N, dim] -> the update of the fused qkv output, [B, N, 3 * dim]."""
+    hidden = jnp.einsum("bnd,tdr->btnr", x, self.lora_a.astype(self.dtype))
+    updates = jnp.einsum("btnr,trd->btnd", hidden, self.lora_b.astype(self.dtype))
+    updates = updates * (self.alpha / self.rank)
     zeros = jnp.zeros(x.shape[:-1] + (self.dim,), updates.dtype)
     parts = [updates[:, self.targets.index(p)] if p in self.targets else zeros
              for p in PROJECTIONS]
     return jnp.concatenate(parts, axis=-1)
+
+  def kernel_delta(self):
+    return kernel_delta(self.lora_a, self.lora_b, tuple(self.targets), self.alpha / self.rank)
 
 
 def merge_lora(model_config: ml_collections.ConfigDict, params):
   """Folds every LoRA update into its qkv kernel; returns (config without LoRA, params)."""
   config = ml_collections.ConfigDict(model_config.to_dict())
   lora = model_config.lora
-  scaling = lora.alpha / lora.rank
   flat = traverse_util.flatten_dict(params)
   merged = {}
   for path, value in flat.items():
@@ -54,13 +71,8 @@ def merge_lora(model_config: ml_collections.ConfigDict, params):
       lora_params = params
       for key in path[:-2] + ("lora",):
         lora_params = lora_params[key]
-      delta = jnp.einsum("tdr,tre->tde", lora_params["lora_a"], lora_params["lora_b"]) * scaling
-      dim = value.shape[0]
-      blocks = [value[:, i * dim:(i + 1) * dim] for i in range(3)]
-      for t, name in enumerate(lora.targets):
-        index = PROJECTIONS.index(name)
-        blocks[index] = blocks[index] + delta[t]
-      value = jnp.concatenate(blocks, axis=1)
+      value = value + kernel_delta(lora_params["lora_a"], lora_params["lora_b"],
+                                   tuple(lora.targets), lora.alpha / lora.rank)
     merged[path] = value
   config.lora.rank = 0
   return config, traverse_util.unflatten_dict(merged)

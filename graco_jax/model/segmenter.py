@@ -40,7 +40,7 @@ class Segmenter(nn.Module):
         prev_mask = jnp.zeros((batch, height, width, 1), jnp.float32)
       click_features = jnp.concatenate([prev_mask.astype(jnp.float32), click_features], axis=-1)
     tokens = self.backbone(image.astype(self.dtype), click_features.astype(self.dtype),
-                           granularity)
+                           granularity, train=train)
     features = SimpleFeaturePyramid(self.neck_dims, self.dtype, name="neck")(tokens)
     logits = MLPDecodeHead(self.head_channels, self.head_dropout, self.dtype,
                            name="head")(features, train=train)

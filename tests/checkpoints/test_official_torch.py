@@ -35,7 +35,9 @@ class PatchEmbed(nn.Module):
 
 
 class LoRAQKV(nn.Linear):
-  """loralib.MergedLinear(dim, 3 dim, r, lora_alpha=1, enable_lora=[True, False, True])."""
+  """loralib.MergedLinear(dim, 3 dim, r, lora_alpha=1, enable_lora=[True, False, True]): in eval
+  mode (merge_weights=True) the update is folded into the weight, in training added to the
+  output."""
 
   def __init__(self, dim, rank):
     super().__init__(dim, 3 * dim)
@@ -45,13 +47,14 @@ class LoRAQKV(nn.Linear):
       self.lora_B = nn.Parameter(torch.zeros(2 * dim, rank))
 
   def forward(self, x):
-    out = F.linear(x, self.weight, self.bias)
-    if self.rank:
-      delta = F.conv1d(self.lora_A.unsqueeze(0), self.lora_B.unsqueeze(-1), groups=2).squeeze(0)
-      dim = self.in_features
-      padded = torch.cat([delta[:dim], torch.zeros_like(delta[:dim]), delta[dim:]], dim=0)
-      out = out + x @ padded.T * (1.0 / self.rank)
-    return out
+    if not self.rank:
+      return F.linear(x, self.weight, self.bias)
+    delta = F.conv1d(self.lora_A.unsqueeze(0), self.lora_B.unsqueeze(-1), groups=2).squeeze(0)
+    dim = self.in_features
+    padded = torch.cat([delta[:dim], torch.zeros_like(delta[:dim]), delta[dim:]], dim=0)
+    if self.training:
+      return F.linear(x, self.weight, self.bias) + x @ padded.T * (1.0 / self.rank)
+    return F.linear(x, self.weight + padded * (1.0 / self.rank), self.bias)
 
 
 class Attention(nn.Module):

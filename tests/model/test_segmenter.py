@@ -64,7 +64,9 @@ def test_fresh_lora_computes_exactly_the_base_model(graco):
   np.testing.assert_array_equal(np.asarray(with_lora), np.asarray(without))
 
 
-def test_merged_lora_equals_unmerged(graco):
+def test_evaluation_computes_the_merged_model_and_training_the_same_function_unmerged(graco):
+  """Evaluation folds LoRA into the qkv kernel (loralib under eval()): exactly `merge_lora`'s
+  model. Training adds the update to the qkv output: the same function up to rounding."""
   config, model, params = graco
   params = _randomize_lora_b(params, jax.random.PRNGKey(1))
   merged_config, merged_params = merge_lora(config, params)
@@ -72,13 +74,19 @@ def test_merged_lora_equals_unmerged(graco):
   assert not any("lora" in k for k in traverse_util.flatten_dict(merged_params))
   image, clicks, prev = _inputs()
   gra = jnp.array([0.2, 0.7])
-  unmerged = np.asarray(model.apply(params, image, clicks, prev, gra))
+  evaluated = np.asarray(model.apply(params, image, clicks, prev, gra))
   merged = np.asarray(create_model(merged_config).apply(merged_params, image, clicks, prev, gra))
+  np.testing.assert_array_equal(evaluated, merged)
+  no_dropout = config.copy_and_resolve_references()
+  no_dropout.head_dropout = 0.0
+  trained_form = np.asarray(create_model(no_dropout).apply(params, image, clicks, prev, gra,
+                                                           train=True))
   base = np.asarray(create_model(merged_config).apply(_drop(params, "lora"), image, clicks, prev,
                                                       gra))
   # The adapter must really change the function, or the comparison proves nothing.
-  assert np.abs(unmerged - base).max() > 1e-3
-  np.testing.assert_allclose(merged, unmerged, rtol=1e-5, atol=1e-5 * np.abs(unmerged).max())
+  assert np.abs(trained_form - base).max() > 1e-3
+  np.testing.assert_allclose(trained_form, evaluated, rtol=1e-5,
+                             atol=1e-5 * np.abs(evaluated).max())
 
 
 def test_granularity_changes_output_and_none_skips_the_embedding(graco):
