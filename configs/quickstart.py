@@ -21,13 +21,12 @@ default quickstart_out):
             one fixed granularity chosen on training parts; IoU-granularity curves)
 The settings below are options of the argument, e.g.
 `graco-jax quickstart --config configs/quickstart.py:pretrain_steps=500,gcl_steps=200`; a
-resumed run must keep its settings. Expected (seed 0, README table, jax 0.10.2): GraCo needs
-~23% fewer clicks than the object model on parts (NoC@85 13.35 vs 17.38; 15.52 at one fixed
-granularity), stays within 2% of it on objects at granularity 1.0 (15.38 vs 15.15) and beats
-SimpleClick¶ there (15.38 vs 17.21); an AMD EPYC rounds otherwise and gives 13.35 vs 17.35,
-15.52 vs 15.23 and 15.52 vs 17.58 (README). Time: 7.9-8.3 minutes on idle 2-core AVX-512
-CPUs (Intel; 8.2 on an AMD EPYC), about 25 on a 2-core AVX2-only one (estimated; the run
-prints its own estimate).
+resumed run must keep its settings. Expected (seed 0, README table, jax 0.10.2, a 2-core AMD
+EPYC): GraCo needs ~25% fewer clicks than the object model on parts (NoC@85 12.96 vs 17.35;
+16.44 at one fixed granularity), stays within 3% of it on objects at granularity 1.0 (15.60 vs
+15.23) and beats SimpleClick¶ there (15.60 vs 17.58). Other CPU kinds round otherwise (README).
+Time: 8.2-8.4 minutes on an idle 2-core AMD EPYC (7.9-8.3 on Intel AVX-512 ones, earlier
+code), about 25 on a 2-core AVX2-only one (estimated; the run prints its own estimate).
 """
 
 import os
