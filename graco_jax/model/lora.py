@@ -19,12 +19,17 @@ from flax import traverse_util
 PROJECTIONS = ("q", "k", "v")
 
 
+def _in_qkv_layout(per_target, targets: Sequence[str]):
+  """Per-target blocks [T, ..., dim] -> [..., 3 * dim] in q, k, v order, zeros where a
+  projection has no adapter."""
+  zeros = jnp.zeros_like(per_target[0])
+  return jnp.concatenate([per_target[targets.index(p)] if p in targets else zeros
+                          for p in PROJECTIONS], axis=-1)
+
+
 def kernel_delta(lora_a, lora_b, targets: Sequence[str], scaling: float):
   """The update as a [dim, 3 * dim] addition to the fused qkv kernel (zero for the k block)."""
-  delta = jnp.einsum("tdr,tre->tde", lora_a, lora_b) * scaling
-  zeros = jnp.zeros_like(delta[0])
-  return jnp.concatenate([delta[targets.index(p)] if p in targets else zeros
-                          for p in PROJECTIONS], axis=1)
+  return _in_qkv_layout(jnp.einsum("tdr,tre->tde", lora_a, lora_b) * scaling, targets)
 
 
 class QKVLoRA(nn.Module):
@@ -49,10 +54,7 @@ class QKVLoRA(nn.Module):
     hidden = jnp.einsum("bnd,tdr->btnr", x, self.lora_a.astype(self.dtype))
     updates = jnp.einsum("btnr,trd->btnd", hidden, self.lora_b.astype(self.dtype))
     updates = updates * (self.alpha / self.rank)
-    zeros = jnp.zeros(x.shape[:-1] + (self.dim,), updates.dtype)
-    parts = [updates[:, self.targets.index(p)] if p in self.targets else zeros
-             for p in PROJECTIONS]
-    return jnp.concatenate(parts, axis=-1)
+    return _in_qkv_layout(jnp.moveaxis(updates, 1, 0), tuple(self.targets))
 
   def kernel_delta(self):
     return kernel_delta(self.lora_a, self.lora_b, tuple(self.targets), self.alpha / self.rank)
