@@ -5,11 +5,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from graco_jax.model.conv import Conv1x1
-
-
-def _gelu(x):
-  return nn.gelu(x, approximate=False)
+from graco_jax.model.activation import exact_gelu
+from graco_jax.model.conv import Conv1x1, PatchConv
 
 
 def _group_norm(name):
@@ -50,23 +47,22 @@ class SimpleFeaturePyramid(nn.Module):
     c32 = max(d32, dim * 2)
 
     y = ConvTranspose2x2(c4, self.dtype, name="down_4_upconv1")(x)
-    y = _gelu(_group_norm("down_4_norm1")(y))
+    y = exact_gelu(_group_norm("down_4_norm1")(y))
     y = ConvTranspose2x2(c4 // 2, self.dtype, name="down_4_upconv2")(y)
     y = _group_norm("down_4_norm2")(y)
     y = Conv1x1(d4, self.dtype, name="down_4_proj")(y)
-    stride4 = _gelu(_group_norm("down_4_norm3")(y))
+    stride4 = exact_gelu(_group_norm("down_4_norm3")(y))
 
     y = ConvTranspose2x2(c8, self.dtype, name="down_8_upconv")(x)
     y = _group_norm("down_8_norm1")(y)
     y = Conv1x1(d8, self.dtype, name="down_8_proj")(y)
-    stride8 = _gelu(_group_norm("down_8_norm2")(y))
+    stride8 = exact_gelu(_group_norm("down_8_norm2")(y))
 
     y = Conv1x1(d16, self.dtype, name="down_16_proj")(x)
-    stride16 = _gelu(_group_norm("down_16_norm")(y))
+    stride16 = exact_gelu(_group_norm("down_16_norm")(y))
 
-    y = nn.Conv(c32, (2, 2), strides=(2, 2), padding="VALID", dtype=self.dtype,
-                name="down_32_downconv")(x)
+    y = PatchConv(c32, 2, self.dtype, name="down_32_downconv")(x)
     y = _group_norm("down_32_norm1")(y)
     y = Conv1x1(d32, self.dtype, name="down_32_proj")(y)
-    stride32 = _gelu(_group_norm("down_32_norm2")(y))
+    stride32 = exact_gelu(_group_norm("down_32_norm2")(y))
     return [stride4, stride8, stride16, stride32]

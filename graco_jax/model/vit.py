@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from graco_jax.errors import InputError
+from graco_jax.model.activation import exact_gelu
+from graco_jax.model.conv import PatchConv
 from graco_jax.model.lora import QKVLoRA
 from graco_jax.model.resize import resize_bicubic
 
@@ -142,7 +144,7 @@ class Mlp(nn.Module):
   def __call__(self, x):
     d = x.shape[-1]
     x = nn.Dense(self.hidden_dim, dtype=self.dtype, name="fc1")(x)
-    x = nn.gelu(x, approximate=False)
+    x = exact_gelu(x)
     return nn.Dense(d, dtype=self.dtype, name="fc2")(x)
 
 
@@ -175,9 +177,7 @@ class PatchEmbed(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    p = self.patch_size
-    return nn.Conv(self.dim, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
-                   name="proj")(x)
+    return PatchConv(self.dim, self.patch_size, self.dtype, name="proj")(x)
 
 
 class VisionTransformer(nn.Module):

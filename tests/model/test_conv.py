@@ -1,13 +1,16 @@
-"""The matmul forms of the model's pointwise convolutions, the head's fusion conv and attention
-against the computations they replace (flax's nn.Conv, the concatenate-resize-conv of the
-official head, a numpy softmax attention)."""
+"""The matmul forms of the model's pointwise and patch convolutions, the head's fusion conv,
+attention and GELU against the computations they replace (flax's nn.Conv, the
+concatenate-resize-conv of the official head, a numpy softmax attention, jax's GELU)."""
+
+import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from graco_jax.model.conv import Conv1x1
+from graco_jax.model.activation import exact_gelu
+from graco_jax.model.conv import Conv1x1, PatchConv
 from graco_jax.model.head import FusionConv
 from graco_jax.model.resize import bilinear_matrix
 from graco_jax.model import vit
@@ -24,6 +27,34 @@ def test_conv1x1_equals_flax_conv_with_the_same_parameters():
   grad = lambda m: jax.grad(lambda p: jnp.sum(m.apply(p, x) ** 2))(params)
   np.testing.assert_allclose(grad(ours)["params"]["kernel"],
                              grad(nn.Conv(4, (1, 1)))["params"]["kernel"], rtol=1e-4)
+
+
+def test_patch_conv_equals_strided_flax_conv_with_the_same_parameters():
+  x = jax.random.normal(jax.random.PRNGKey(4), (2, 12, 8, 3))
+  ours = PatchConv(5, 4)
+  params = ours.init(jax.random.PRNGKey(5), x)
+  params = jax.tree.map(lambda p: p + 0.2, params)
+  reference = nn.Conv(5, (4, 4), strides=(4, 4), padding="VALID")
+  assert (jax.tree.map(jnp.shape, reference.init(jax.random.PRNGKey(5), x))
+          == jax.tree.map(jnp.shape, params))
+  out = ours.apply(params, x)
+  assert out.shape == (2, 3, 2, 5)
+  np.testing.assert_allclose(out, reference.apply(params, x), rtol=1e-5, atol=1e-5)
+  # One output pixel by hand: the 4x4x3 patch at rows 4-7, columns 0-3 dotted with the kernel.
+  kernel, bias = params["params"]["kernel"], params["params"]["bias"]
+  by_hand = np.einsum("pqc,pqco->o", np.asarray(x[1, 4:8, 0:4]), np.asarray(kernel)) + bias
+  np.testing.assert_allclose(out[1, 1, 0], by_hand, rtol=1e-5, atol=1e-5)
+  grad = lambda m: jax.grad(lambda p: jnp.sum(m.apply(p, x) ** 2))(params)
+  np.testing.assert_allclose(grad(ours)["params"]["kernel"], grad(reference)["params"]["kernel"],
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_exact_gelu_is_x_phi_x():
+  x = np.linspace(-8, 8, 2001).astype(np.float32)
+  phi = np.array([0.5 * math.erfc(-float(v) / math.sqrt(2)) for v in x.astype(np.float64)])
+  np.testing.assert_allclose(exact_gelu(jnp.asarray(x)), x * phi, rtol=2e-6, atol=2e-6)
+  np.testing.assert_allclose(exact_gelu(jnp.asarray(x)), jax.nn.gelu(x, approximate=False),
+                             rtol=2e-6, atol=2e-6)
 
 
 def test_fusion_conv_equals_conv_of_the_concatenated_resized_maps():

@@ -1,7 +1,9 @@
 """Resizes with torch semantics: hand-computed cases and an independent scipy computation."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import scipy.ndimage
 
 from graco_jax.model.resize import (bicubic_matrix, bilinear_matrix, resize_bicubic,
@@ -49,3 +51,33 @@ def test_bicubic_matches_values_computed_by_torch():
               [24.59353, 30.838871, 37.577606]]
   np.testing.assert_allclose(np.asarray(resize_bicubic(jnp.asarray(x), (5, 3)))[..., 0],
                              expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bilinear_taps_equal_the_matrix_product_and_its_gradient():
+  rng = np.random.default_rng(3)
+  for (h, w), out_hw, align in (((7, 9), (20, 13), True), ((7, 9), (20, 13), False),
+                                ((14, 14), (112, 112), False), ((12, 10), (5, 4), False)):
+    x = rng.normal(size=(2, h, w, 3)).astype(np.float32)
+    my = bilinear_matrix(out_hw[0], h, align).astype(np.float64)
+    mx = bilinear_matrix(out_hw[1], w, align).astype(np.float64)
+    reference = np.einsum("oh,bhwc,pw->bopc", my, x.astype(np.float64), mx)
+    ours = resize_bilinear(jnp.asarray(x), out_hw, align)
+    assert ours.shape == (2,) + out_hw + (3,)
+    np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-6)
+    # The custom gradient is the transposed product: sum(resize(x) * g) differentiated by x.
+    g = rng.normal(size=ours.shape).astype(np.float32)
+    grad = jax.grad(lambda x: jnp.sum(resize_bilinear(x, out_hw, align) * g))(jnp.asarray(x))
+    np.testing.assert_allclose(grad, np.einsum("oh,bopc,pw->bhwc", my, g, mx),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_bilinear_resize_equals_torch_interpolate():
+  torch = pytest.importorskip("torch")
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(2, 14, 28, 5)).astype(np.float32)
+  for align in (False, True):
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(x).permute(0, 3, 1, 2), size=(112, 56), mode="bilinear",
+        align_corners=align).permute(0, 2, 3, 1).numpy()
+    ours = np.asarray(resize_bilinear(jnp.asarray(x), (112, 56), align))
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6)
