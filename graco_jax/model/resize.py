@@ -14,12 +14,13 @@ import numpy as np
 import jax.numpy as jnp
 
 
-def _source_positions(out_size: int, in_size: int, align_corners: bool) -> np.ndarray:
-  dst = np.arange(out_size, dtype=np.float64)
+def _source_positions(out_size: int, in_size: int, align_corners: bool,
+                      dtype=np.float64) -> np.ndarray:
+  """torch's source position of each output pixel (before any clamping), computed in `dtype`."""
+  dst = np.arange(out_size).astype(dtype)
   if align_corners:
-    scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-    return dst * scale
-  return (dst + 0.5) * (in_size / out_size) - 0.5
+    return (dtype(in_size - 1) / dtype(out_size - 1) if out_size > 1 else dtype(0)) * dst
+  return dtype(in_size) / dtype(out_size) * (dst + dtype(0.5)) - dtype(0.5)
 
 
 def bilinear_taps(out_size: int, in_size: int, align_corners: bool):
@@ -28,13 +29,9 @@ def bilinear_taps(out_size: int, in_size: int, align_corners: bool):
   kernel computes them: on unit-normal maps the outputs come within 4.8e-7 of torch's, against
   6.7e-6 with weights computed in float64."""
   f32 = np.float32
-  dst = np.arange(out_size).astype(f32)
-  if align_corners:
-    scale = f32(in_size - 1) / f32(out_size - 1) if out_size > 1 else f32(0)
-    src = scale * dst
-  else:
-    scale = f32(in_size) / f32(out_size)
-    src = np.maximum(scale * (dst + f32(0.5)) - f32(0.5), f32(0))
+  src = _source_positions(out_size, in_size, align_corners, f32)
+  if not align_corners:
+    src = np.maximum(src, f32(0))  # torch clamps negative source positions to 0
   low = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
   high = np.minimum(low + 1, in_size - 1)
   w_high = np.clip(src - low.astype(f32), f32(0), f32(1))

@@ -170,7 +170,8 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-  """Non-overlapping patch projection, [B, H, W, C] -> [B, H/p, W/p, D]."""
+  """Non-overlapping patch projection, [B, H, W, C] -> [B, H/p, W/p, D]; its `proj` keeps the
+  official `patch_embed.proj` parameter path."""
   dim: int
   patch_size: int
   dtype: jnp.dtype = jnp.float32
