@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from graco_jax import config_utils, parallel, predictor as predictor_lib
+from graco_jax import config_utils, hugepages, parallel, predictor as predictor_lib
 from graco_jax.evaluation import noc
 from graco_jax.interaction.clicks import add_click, empty_clicks
 from graco_jax.model import create_model, init_params
@@ -88,6 +88,7 @@ def reference_eval(predictor, images, masks, max_clicks, pred_thr, granularity, 
 
 
 def main():
+  hugepages.reexec_with_huge_pages()  # as the graco-jax CLI runs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="configs/eval_quick.py")
   parser.add_argument("--batch-sizes", default="4,8")

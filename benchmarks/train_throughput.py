@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from graco_jax import parallel
+from graco_jax import hugepages, parallel
 from graco_jax.config_utils import load_config
 from graco_jax.interaction.clicks import ClickSet
 from graco_jax.training import losses, optim, step as step_lib
@@ -90,6 +90,7 @@ def host_next_clicks(probs, labels, rng):
 
 
 def main():
+  hugepages.reexec_with_huge_pages()  # as the graco-jax CLI runs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", required=True)
   parser.add_argument("--batch-size", type=int, default=None)

@@ -12,6 +12,7 @@ import sys
 import traceback
 
 import graco_jax
+from graco_jax import hugepages
 from graco_jax.errors import InputError
 
 COMMANDS = {
@@ -42,6 +43,8 @@ def _enable_compilation_cache():
 
 
 def main(argv=None) -> int:
+  if argv is None:  # a process of its own (not a call from Python): huge pages for XLA
+    hugepages.reexec_with_huge_pages()
   parser = argparse.ArgumentParser(prog="graco-jax", description=__doc__.splitlines()[0])
   parser.add_argument("--version", action="version", version=f"graco-jax {graco_jax.__version__}")
   subparsers = parser.add_subparsers(dest="command", required=True)
