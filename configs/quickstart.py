@@ -25,8 +25,8 @@ resumed run must keep its settings. Expected (seed 0, README table, jax 0.10.2, 
 EPYC): GraCo needs ~19% fewer clicks than the object model on parts (NoC@85 14.02 vs 17.27;
 15.96 at one fixed granularity), stays within 8% of it on objects at granularity 1.0 (15.71 vs
 14.58) and beats SimpleClick¶ there (15.71 vs 16.42). Other CPU kinds round otherwise (README).
-Time: 8.2-8.4 minutes on an idle 2-core AMD EPYC (7.9-8.3 on Intel AVX-512 ones, earlier
-code), about 25 on a 2-core AVX2-only one (estimated; the run prints its own estimate).
+Time: 6.9 minutes on an idle 2-core AMD EPYC (7.9-8.3 on Intel AVX-512 ones, earlier code),
+about 23 on a 2-core AVX2-only one (estimated, not measured; the run prints its own estimate).
 """
 
 import os
