@@ -51,5 +51,5 @@ setuptools.setup(
         ],
         "tfds": ["tensorflow-datasets>=4.9"],
     },
-    entry_points={"console_scripts": ["graco-jax=graco_jax.cli:main"]},
+    entry_points={"console_scripts": ["graco-jax=graco_jax.cli:console_main"]},
 )

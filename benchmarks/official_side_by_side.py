@@ -27,6 +27,11 @@ official modules import. `official`, `forward` and `train_step` put <official> a
 `--checkpoint quickstart_out/graco`), which the official code cannot load (its window schedule
 breaks at depth 4): forwards per instance against slot-steps with early stopping.
 
+`ours`, `forward --impl ours` and `train_step --impl ours` run with huge pages for XLA's
+buffers, as the graco-jax CLI does (graco_jax/hugepages.py); the official steps run as shipped,
+or with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 set by hand for the same environment. Every JSON
+line records `glibc_tunables`.
+
 `export` writes a random-init official-format GraCo checkpoint with our `export_official`
 (dim 64, depth 12, 4 heads, 448 crop, LoRA rank 8, granularity embedding); `ours` and
 `official` then run the same work: zoom-in + flip, threshold 0.5, granularity 1.0, 20 clicks,

@@ -43,8 +43,6 @@ def _enable_compilation_cache():
 
 
 def main(argv=None) -> int:
-  if argv is None:  # a process of its own (not a call from Python): huge pages for XLA
-    hugepages.reexec_with_huge_pages()
   parser = argparse.ArgumentParser(prog="graco-jax", description=__doc__.splitlines()[0])
   parser.add_argument("--version", action="version", version=f"graco-jax {graco_jax.__version__}")
   subparsers = parser.add_subparsers(dest="command", required=True)
@@ -78,5 +76,13 @@ def main(argv=None) -> int:
     return 2
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `graco-jax` script and `python -m graco_jax.cli`: a process of its own, which first
+  executes itself once more with huge pages for XLA's buffers (hugepages.py). `main` never
+  does, so calling it from Python (a notebook, a test) keeps its process."""
+  hugepages.reexec_with_huge_pages()
   sys.exit(main())
+
+
+if __name__ == "__main__":
+  console_main()

@@ -77,3 +77,17 @@ def test_reexec_gives_xla_buffers_huge_pages():
 
   pids, (pid, tunables, _, value, _) = _run_child({**env, "GRACO_JAX_HUGE_PAGES": "off"})
   assert pids == [pid] and tunables == "-" and value == "2.0"
+
+
+def test_only_the_console_entry_reexecutes(monkeypatch, capsys):
+  from graco_jax import cli
+  calls = []
+  monkeypatch.setattr(hugepages, "reexec_with_huge_pages", lambda: calls.append(1))
+  with pytest.raises(SystemExit):  # argparse's --version exits
+    cli.main(["--version"])
+  assert calls == []  # a call from Python keeps its process
+  monkeypatch.setattr(sys, "argv", ["graco-jax", "--version"])
+  with pytest.raises(SystemExit) as exit_info:
+    cli.console_main()
+  assert calls == [1] and exit_info.value.code == 0
+  assert "graco-jax" in capsys.readouterr().out
